@@ -1,0 +1,33 @@
+"""The composition root: settings → runtime (database, keys, tokens) → FastAPI app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from ldapkeeper.api.errors import install_error_handlers
+from ldapkeeper.api.middleware import install_middleware
+from ldapkeeper.api.openapi import install_openapi
+from ldapkeeper.api.routers import audit, auth, identities, projects, status
+from ldapkeeper.runtime import Runtime, build_runtime
+from ldapkeeper.settings import Settings
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    """The HTTP application over an assembled runtime."""
+    app = FastAPI(
+        title="ldapkeeper",
+        version="0.1.0",
+        description="Self-hosted secrets service that rotates LDAP and Active Directory passwords",
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    install_middleware(app, max_body_bytes=runtime.settings.max_request_bytes)
+    for router in (status.router, auth.router, projects.router, identities.router, audit.router):
+        app.include_router(router)
+    install_openapi(app)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """For ``uvicorn --factory ldapkeeper.app:app_from_environment``."""
+    return create_app(build_runtime(Settings()))

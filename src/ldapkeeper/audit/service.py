@@ -1,0 +1,84 @@
+"""Audit events: written by the services inside their own transaction, read by admins."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ldapkeeper.db.models import AuditEvent
+from ldapkeeper.identity.principal import Principal
+
+# Last guard: a key that names secret material never reaches the audit table.
+_SECRET_KEY = re.compile(r"pass(word)?|secret|token|credential|value|private", re.IGNORECASE)
+_SAFE_KEYS = frozenset({"secretKey", "secretKeys", "secretPath", "secretName", "secretId"})
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Where a request came from, for audit records."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+def scrub(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop every key that could name secret material (recursively)."""
+    clean: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if _SECRET_KEY.search(key) and key not in _SAFE_KEYS:
+            continue
+        clean[key] = scrub(value) if isinstance(value, Mapping) else value
+    return clean
+
+
+def record(
+    session: Session,
+    *,
+    event_type: str,
+    actor: Principal | None,
+    project_id: str | None,
+    metadata: Mapping[str, Any],
+    context: RequestContext | None = None,
+) -> AuditEvent:
+    """Add an event to the caller's transaction (so it commits or rolls back with the change)."""
+    event = AuditEvent(
+        type=event_type,
+        actor_type=actor.kind if actor else "platform",
+        actor_id=actor.id if actor else None,
+        actor_name=actor.name if actor else None,
+        project_id=project_id,
+        event_metadata=scrub(metadata),
+        ip=context.ip if context else None,
+        user_agent=(context.user_agent or "")[:512] if context else None,
+    )
+    session.add(event)
+    return event
+
+
+def query(
+    session: Session,
+    *,
+    project_id: str | None,
+    event_type: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+    offset: int,
+) -> Sequence[AuditEvent]:
+    """Events newest first, filtered."""
+    stmt = select(AuditEvent).order_by(AuditEvent.created_at.desc(), AuditEvent.id)
+    if project_id is not None:
+        stmt = stmt.where(AuditEvent.project_id == project_id)
+    if event_type is not None:
+        stmt = stmt.where(AuditEvent.type == event_type)
+    if start is not None:
+        stmt = stmt.where(AuditEvent.created_at >= start)
+    if end is not None:
+        stmt = stmt.where(AuditEvent.created_at <= end)
+    return session.scalars(stmt.limit(limit).offset(offset)).all()

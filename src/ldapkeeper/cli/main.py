@@ -1,0 +1,140 @@
+"""The ``ldapkeeper`` command: local server/operator commands (API commands join later)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ldapkeeper.bootstrap import BootstrapResult
+from ldapkeeper.kms.errors import KmsError
+from ldapkeeper.settings import Settings
+
+app = typer.Typer(
+    name="ldapkeeper",
+    help="Self-hosted secrets service that rotates LDAP and Active Directory passwords.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+keys_app = typer.Typer(help="Root key operations.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _print_bootstrap(result: BootstrapResult | None) -> None:
+    if result is None:
+        return
+    lines = [
+        "ldapkeeper: first start, created the organization and the 'default' project.",
+        f"  admin user:      {result.admin_email}",
+    ]
+    if result.generated:
+        lines.append(f"  admin password:  {result.admin_password}")
+        lines.append(f"  client id:       {result.client_id}")
+        lines.append(f"  client secret:   {result.client_secret}")
+        lines.append("  These are shown once; keep them now.")
+    else:
+        lines.append(f"  client id:       {result.client_id}")
+        lines.append("  (credentials taken from LDAPKEEPER_BOOTSTRAP_*)")
+    # Straight to the terminal, never through the log pipeline.
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+@app.command()
+def serve() -> None:
+    """Run the HTTP server (and, on SQLite or when enabled, the rotation worker)."""
+    import uvicorn
+
+    from ldapkeeper.app import create_app
+    from ldapkeeper.logs import configure_logging
+    from ldapkeeper.runtime import build_runtime
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    runtime = build_runtime(settings)
+    _print_bootstrap(runtime.bootstrap_result)
+    print(
+        f"ldapkeeper: listening on http://{settings.host}:{settings.port}/ "
+        f"(log in there; API docs at /docs)",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(
+        create_app(runtime),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=True,
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run the rotation worker alone (PostgreSQL scale-out)."""
+    from ldapkeeper.logs import configure_logging
+    from ldapkeeper.runtime import build_runtime
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    build_runtime(settings)
+    typer.echo("ldapkeeper worker: the rotation engine is not built yet; nothing to run.", err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations."""
+    from ldapkeeper.db.migrate import upgrade
+    from ldapkeeper.db.session import Database
+
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(Database(settings.effective_database_url))
+    typer.echo("migrations applied")
+
+
+@app.command()
+def bootstrap() -> None:
+    """Migrate and create the organization, admin user and identity on an empty database."""
+    from ldapkeeper.runtime import build_runtime
+
+    runtime = build_runtime(Settings())
+    if runtime.bootstrap_result is None:
+        typer.echo("already bootstrapped; nothing to do")
+    _print_bootstrap(runtime.bootstrap_result)
+
+
+@keys_app.command("rotate-root")
+def rotate_root(
+    new_key_file: Annotated[
+        Path, typer.Option("--new-key-file", help="File holding the new root key (base64)")
+    ],
+) -> None:
+    """Re-wrap every data key under a new root key (records are not touched)."""
+    from ldapkeeper.db.session import Database
+    from ldapkeeper.kms.root_key import ROOT_KEY_FILE, parse_root_key, write_key_file
+    from ldapkeeper.runtime import open_keyring
+
+    settings = Settings()
+    try:
+        new_root = parse_root_key(new_key_file.read_text())
+    except (OSError, KmsError) as exc:
+        typer.echo(f"error: cannot use {new_key_file}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    keyring = open_keyring(settings)
+    db = Database(settings.effective_database_url)
+    with db.write() as session:
+        count = keyring.rewrap_all(session, new_root)
+    if settings.root_key is None:
+        write_key_file(settings.data_dir / ROOT_KEY_FILE, new_key_file.read_text().strip())
+        typer.echo(f"re-wrapped {count} data keys; {settings.data_dir / ROOT_KEY_FILE} updated")
+    else:
+        typer.echo(
+            f"re-wrapped {count} data keys; start servers with LDAPKEEPER_ROOT_KEY set to the "
+            "new key (LDAPKEEPER_ROOT_KEY_PREVIOUS may keep the old one until all have restarted)"
+        )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,60 @@
+"""The assembled process: settings → database → keys → token service. One per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ldapkeeper.bootstrap import BootstrapResult, bootstrap, current_org_id
+from ldapkeeper.db.migrate import upgrade
+from ldapkeeper.db.session import Database
+from ldapkeeper.identity.service import LoginPolicy
+from ldapkeeper.identity.tokens import TokenService, load_signing_key
+from ldapkeeper.kms.keyring import KeyRing
+from ldapkeeper.kms.root_key import load_or_create_root_key, parse_root_key
+from ldapkeeper.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    keyring: KeyRing
+    tokens: TokenService
+    org_id: str
+    bootstrap_result: BootstrapResult | None = field(default=None, repr=False)
+
+    @property
+    def login_policy(self) -> LoginPolicy:
+        return LoginPolicy(self.settings.login_max_failures, self.settings.login_window_seconds)
+
+
+def open_keyring(settings: Settings) -> KeyRing:
+    root_text = settings.root_key.get_secret_value() if settings.root_key else None
+    root = load_or_create_root_key(root_text, settings.data_dir)
+    previous = settings.root_key_previous
+    return KeyRing(root, parse_root_key(previous.get_secret_value()) if previous else None)
+
+
+def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
+    """Migrate, bootstrap an empty database, and load the token key."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.effective_database_url)
+    if migrate:
+        upgrade(db)
+    keyring = open_keyring(settings)
+    with db.write() as session:
+        db.lock_installation(session)
+        result = bootstrap(session, keyring=keyring, settings=settings)
+    with db.read() as session:
+        org_id = current_org_id(session)
+        if org_id is None:
+            raise RuntimeError("bootstrap did not create an organization")
+        signing_key = load_signing_key(session, keyring, org_id)
+    return Runtime(
+        settings=settings,
+        db=db,
+        keyring=keyring,
+        tokens=TokenService(signing_key),
+        org_id=org_id,
+        bootstrap_result=result,
+    )
