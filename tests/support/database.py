@@ -57,23 +57,27 @@ def postgres_template() -> Iterator[str]:
     database.dispose()
     yield name
     with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def fresh_postgres_url(template: str) -> tuple[str, str]:
-    name = f"ldapkeeper_t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
         conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template)
-            )
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
+
+
+def fresh_postgres_url(template: str | None) -> tuple[str, str]:
+    """A new database cloned from ``template`` (or with no tables when None): name and URL."""
+    name = f"ldapkeeper_t_{uuid.uuid4().hex[:12]}"
+    statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+    with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
+        conn.execute(statement)
     return name, _url_for(name)
 
 
 def drop_postgres(name: str) -> None:
     with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture(params=BACKENDS)
@@ -91,3 +95,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'ldapkeeper.db'}"
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database of each backend without any table (for migration tests)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ldapkeeper.db'}"
+        return
+    if not postgres_available():
+        missing("no PostgreSQL answers (set LDAPKEEPER_TEST_DATABASE_URL)")
+    name, url = fresh_postgres_url(None)
+    yield url
+    drop_postgres(name)

@@ -1,0 +1,151 @@
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+
+from ldapkeeper.db.migrate import upgrade
+from ldapkeeper.db.models import LoginThrottle
+from ldapkeeper.db.session import Database
+
+THREADS = 8
+WRITES_PER_THREAD = 15
+
+
+@pytest.fixture
+def sqlite_db(sqlite_url: str) -> Iterator[Database]:
+    database = Database(sqlite_url)
+    upgrade(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def any_db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    upgrade(database)
+    yield database
+    database.dispose()
+
+
+def _pragma(database: Database, name: str) -> object:
+    with database.read() as session:
+        return session.execute(text(f"PRAGMA {name}")).scalar()
+
+
+def test_sqlite_journal_is_wal(sqlite_db: Database) -> None:
+    assert _pragma(sqlite_db, "journal_mode") == "wal"
+
+
+def test_sqlite_synchronous_is_full(sqlite_db: Database) -> None:
+    assert _pragma(sqlite_db, "synchronous") == 2  # FULL
+
+
+def test_sqlite_waits_for_locks_instead_of_failing(sqlite_db: Database) -> None:
+    assert _pragma(sqlite_db, "busy_timeout") == 30000
+
+
+def test_sqlite_enforces_foreign_keys(sqlite_db: Database) -> None:
+    assert _pragma(sqlite_db, "foreign_keys") == 1
+
+
+def test_sqlite_write_connections_use_the_same_pragmas(sqlite_db: Database) -> None:
+    with sqlite_db.write() as session:
+        journal = session.execute(text("PRAGMA journal_mode")).scalar()
+        synchronous = session.execute(text("PRAGMA synchronous")).scalar()
+    assert (journal, synchronous) == ("wal", 2)
+
+
+def _increment(database: Database) -> None:
+    # Read-modify-write: only serialized transactions keep every increment.
+    with database.write() as session:
+        row = session.get(LoginThrottle, "counter")
+        if row is None:
+            session.add(LoginThrottle(key="counter", failures=1))
+        else:
+            row.failures += 1
+
+
+def _run_concurrently(workers: list[Callable[[], None]]) -> list[BaseException]:
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(workers))
+
+    def run(work: Callable[[], None]) -> None:
+        start.wait()
+        try:
+            for _ in range(WRITES_PER_THREAD):
+                work()
+        except BaseException as exc:  # noqa: BLE001  (collected and asserted below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return errors
+
+
+def _counter(database: Database) -> int:
+    with database.read() as session:
+        return session.scalars(select(LoginThrottle.failures)).one()
+
+
+def test_sqlite_writers_in_threads_queue_instead_of_failing(sqlite_db: Database) -> None:
+    errors = _run_concurrently([lambda: _increment(sqlite_db)] * THREADS)
+    assert errors == []
+    assert _counter(sqlite_db) == THREADS * WRITES_PER_THREAD
+
+
+def test_sqlite_writers_with_their_own_engines_queue_instead_of_failing(
+    sqlite_url: str, sqlite_db: Database
+) -> None:
+    # Separate Database objects share no Python lock, like separate processes: only
+    # BEGIN IMMEDIATE and the busy timeout keep them from "database is locked".
+    databases = [Database(sqlite_url) for _ in range(4)]
+    try:
+        errors = _run_concurrently([lambda d=d: _increment(d) for d in databases])
+    finally:
+        for database in databases:
+            database.dispose()
+    assert errors == []
+    assert _counter(sqlite_db) == 4 * WRITES_PER_THREAD
+
+
+def _write_then_fail(database: Database) -> None:
+    with database.write() as session:
+        session.add(LoginThrottle(key="rolled-back", failures=1))
+        session.flush()
+        raise RuntimeError("boom")
+
+
+def test_failing_write_block_rolls_back(any_db: Database) -> None:
+    with pytest.raises(RuntimeError, match="boom"):
+        _write_then_fail(any_db)
+    with any_db.read() as session:
+        assert session.get(LoginThrottle, "rolled-back") is None
+
+
+def test_write_block_commits_when_it_ends(any_db: Database) -> None:
+    with any_db.write() as session:
+        session.add(LoginThrottle(key="kept", failures=1))
+    with any_db.read() as session:
+        assert session.get(LoginThrottle, "kept") is not None
+
+
+def test_read_session_does_not_commit(any_db: Database) -> None:
+    with any_db.read() as session:
+        session.add(LoginThrottle(key="read-only", failures=1))
+        session.flush()
+    with any_db.read() as session:
+        assert session.get(LoginThrottle, "read-only") is None
+
+
+def test_sqlite_database_directory_is_created(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'nested' / 'dir' / 'ldapkeeper.db'}")
+    try:
+        upgrade(database)
+    finally:
+        database.dispose()
+    assert (tmp_path / "nested" / "dir" / "ldapkeeper.db").exists()
