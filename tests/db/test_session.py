@@ -1,5 +1,6 @@
 import threading
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -93,7 +94,7 @@ def _counter(database: Database) -> int:
 
 
 def test_sqlite_writers_in_threads_queue_instead_of_failing(sqlite_db: Database) -> None:
-    errors = _run_concurrently([lambda: _increment(sqlite_db)] * THREADS)
+    errors = _run_concurrently([partial(_increment, sqlite_db)] * THREADS)
     assert errors == []
     assert _counter(sqlite_db) == THREADS * WRITES_PER_THREAD
 
@@ -105,7 +106,7 @@ def test_sqlite_writers_with_their_own_engines_queue_instead_of_failing(
     # BEGIN IMMEDIATE and the busy timeout keep them from "database is locked".
     databases = [Database(sqlite_url) for _ in range(4)]
     try:
-        errors = _run_concurrently([lambda d=d: _increment(d) for d in databases])
+        errors = _run_concurrently([partial(_increment, d) for d in databases])
     finally:
         for database in databases:
             database.dispose()
