@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,16 +43,27 @@ def generate_root_key_text() -> str:
     return base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def write_key_file(path: Path, text: str) -> None:
-    """Write a key file with mode 0600, atomically (never a partly written key)."""
+def write_key_file(path: Path, text: str, *, replace: bool = True) -> None:
+    """Write a key file with mode 0600, atomically (never a partly written key).
+
+    With ``replace=False`` an existing file is kept and FileExistsError raised (two
+    processes starting together must end up with one key, not two).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    # mkstemp: a fresh 0600 file under a unique name, whatever a crash left behind.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def load_or_create_root_key(configured: str | None, data_dir: Path) -> RootKey:
@@ -59,5 +72,6 @@ def load_or_create_root_key(configured: str | None, data_dir: Path) -> RootKey:
         return parse_root_key(configured)
     path = data_dir / ROOT_KEY_FILE
     if not path.exists():
-        write_key_file(path, generate_root_key_text())
+        with contextlib.suppress(FileExistsError):
+            write_key_file(path, generate_root_key_text(), replace=False)
     return parse_root_key(path.read_text())
