@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     login_window_seconds: int = Field(default=300, ge=1)
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
     run_worker: bool = True
+    worker_concurrency: int = Field(default=8, ge=1, le=256)
+    # Fault injection for the crash tests: hold the process at this engine step (forever),
+    # after writing test_hold_file, so a test can kill it there. Never set in production.
+    test_hold_at: str | None = None
+    test_hold_file: Path | None = None
     log_level: str = "INFO"
 
     @field_validator("allowed_networks", "referral_hosts", mode="before")

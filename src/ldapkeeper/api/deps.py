@@ -9,10 +9,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ldapkeeper.audit.service import RequestContext
 from ldapkeeper.errors import PermissionDenied
+from ldapkeeper.identity.authorization import require
 from ldapkeeper.identity.errors import InvalidToken
-from ldapkeeper.identity.permissions import ProjectRole, Subject, is_allowed
+from ldapkeeper.identity.permissions import ProjectRole, Subject
 from ldapkeeper.identity.principal import Principal
-from ldapkeeper.identity.service import principal_from_claims, project_role
+from ldapkeeper.identity.service import principal_from_claims
 from ldapkeeper.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from a login route")
@@ -58,10 +59,7 @@ def require_project_action(
 ) -> ProjectRole:
     """The caller's role in the project when it allows ``action``; PermissionDenied otherwise."""
     with runtime.db.read() as session:
-        role = project_role(session, principal, project_id)
-    if not is_allowed(role, subject, action):
-        raise PermissionDenied(f"You are not allowed to {action} on {subject.value}")
-    return role
+        return require(session, principal, project_id, subject, action)
 
 
 def require_org_admin(principal: Principal) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -77,9 +79,15 @@ def worker() -> None:
 
     settings = Settings()
     configure_logging(settings.log_level)
-    build_runtime(settings)
-    typer.echo("ldapkeeper worker: the rotation engine is not built yet; nothing to run.", err=True)
-    raise typer.Exit(1)
+    runtime = build_runtime(settings)
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    worker = runtime.worker()
+    worker.start()
+    typer.echo(f"ldapkeeper worker {worker.worker_id}: running", err=True)
+    stopping.wait()
+    worker.stop()
 
 
 @app.command()

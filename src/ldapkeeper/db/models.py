@@ -248,3 +248,73 @@ class SecretVersion(Base):
     value_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SecretRotation(Base):
+    """An LDAP password rotation: schedule, target, two credential slots (sealed), lease."""
+
+    __tablename__ = "secret_rotations"
+    __table_args__ = (
+        UniqueConstraint("folder_id", "name"),
+        Index("ix_secret_rotations_due", "due_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    environment_id: Mapped[str] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+    folder_id: Mapped[str] = mapped_column(ForeignKey("folders.id", ondelete="CASCADE"))
+    connection_id: Mapped[str] = mapped_column(ForeignKey("app_connections.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(String(256), default=None)
+    type: Mapped[str] = mapped_column(String(32), default="ldap-password")
+    is_auto_rotation_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    rotation_interval: Mapped[int] = mapped_column(Integer)
+    rotate_at_hours: Mapped[int] = mapped_column(Integer, default=0)
+    rotate_at_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    target_dn: Mapped[str] = mapped_column(String(1024))
+    secrets_mapping: Mapped[dict[str, str]] = mapped_column(JSON)
+    # Sealed JSON list of two {dn, password} slots; activeIndex names the current one.
+    credentials_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    active_index: Mapped[int] = mapped_column(Integer, default=0)
+    # target-principal only, until the first rotation: the account's current password.
+    temporary_password_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    rotation_status: Mapped[str] = mapped_column(String(16), default="pending")
+    last_rotation_message: Mapped[str | None] = mapped_column(String(1024), default=None)
+    is_last_rotation_manual: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_rotated_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_rotation_attempted_at: Mapped[datetime | None] = mapped_column(default=None)
+    next_rotation_at: Mapped[datetime | None] = mapped_column(default=None)
+    # When a worker should next pick it up: the schedule, a retry, or an unfinished attempt.
+    due_at: Mapped[datetime | None] = mapped_column(default=None)
+    failure_count: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RotationAttempt(Base):
+    """One try at rotating: pending → changed → verified → committed (or failed).
+
+    The new password is sealed here and committed before the directory is touched.
+    """
+
+    __tablename__ = "rotation_attempts"
+    __table_args__ = (Index("ix_rotation_attempts_rotation_state", "rotation_id", "state"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    rotation_id: Mapped[str] = mapped_column(ForeignKey("secret_rotations.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    # reset (admin), self (bind account changes itself), target (target changes itself)
+    method: Mapped[str] = mapped_column(String(16))
+    pending_password_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    # Set (and committed) just before the directory is asked to change anything.
+    directory_touched: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_probes: Mapped[int] = mapped_column(Integer, default=0)
+    manual: Mapped[bool] = mapped_column(Boolean, default=False)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
+    error_code: Mapped[str | None] = mapped_column(String(64), default=None)
+    message: Mapped[str | None] = mapped_column(String(1024), default=None)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)

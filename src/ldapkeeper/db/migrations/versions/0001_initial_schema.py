@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 16:15:39.306156
+Create Date: 2026-11-29 16:19:51.424580
 """
 
 from __future__ import annotations
@@ -274,6 +274,70 @@ def upgrade() -> None:
         sa.UniqueConstraint("environment_id", "path", name=op.f("uq_folders_environment_id_path")),
     )
     op.create_table(
+        "secret_rotations",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("project_id", sa.String(length=36), nullable=False),
+        sa.Column("environment_id", sa.String(length=36), nullable=False),
+        sa.Column("folder_id", sa.String(length=36), nullable=False),
+        sa.Column("connection_id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("description", sa.String(length=256), nullable=True),
+        sa.Column("type", sa.String(length=32), nullable=False),
+        sa.Column("is_auto_rotation_enabled", sa.Boolean(), nullable=False),
+        sa.Column("rotation_interval", sa.Integer(), nullable=False),
+        sa.Column("rotate_at_hours", sa.Integer(), nullable=False),
+        sa.Column("rotate_at_minutes", sa.Integer(), nullable=False),
+        sa.Column("parameters", sa.JSON(), nullable=False),
+        sa.Column("target_dn", sa.String(length=1024), nullable=False),
+        sa.Column("secrets_mapping", sa.JSON(), nullable=False),
+        sa.Column("credentials_sealed", sa.LargeBinary(), nullable=True),
+        sa.Column("active_index", sa.Integer(), nullable=False),
+        sa.Column("temporary_password_sealed", sa.LargeBinary(), nullable=True),
+        sa.Column("rotation_status", sa.String(length=16), nullable=False),
+        sa.Column("last_rotation_message", sa.String(length=1024), nullable=True),
+        sa.Column("is_last_rotation_manual", sa.Boolean(), nullable=False),
+        sa.Column("last_rotated_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_rotation_attempted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("next_rotation_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("failure_count", sa.Integer(), nullable=False),
+        sa.Column("lease_owner", sa.String(length=64), nullable=True),
+        sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["connection_id"],
+            ["app_connections.id"],
+            name=op.f("fk_secret_rotations_connection_id_app_connections"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["environment_id"],
+            ["environments.id"],
+            name=op.f("fk_secret_rotations_environment_id_environments"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["folder_id"],
+            ["folders.id"],
+            name=op.f("fk_secret_rotations_folder_id_folders"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["project_id"],
+            ["projects.id"],
+            name=op.f("fk_secret_rotations_project_id_projects"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_secret_rotations")),
+        sa.UniqueConstraint("folder_id", "name", name=op.f("uq_secret_rotations_folder_id_name")),
+    )
+    with op.batch_alter_table("secret_rotations", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_secret_rotations_connection_id"), ["connection_id"], unique=False
+        )
+        batch_op.create_index("ix_secret_rotations_due", ["due_at"], unique=False)
+
+    op.create_table(
         "secrets",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("project_id", sa.String(length=36), nullable=False),
@@ -310,6 +374,34 @@ def upgrade() -> None:
         sa.UniqueConstraint("folder_id", "key", name=op.f("uq_secrets_folder_id_key")),
     )
     op.create_table(
+        "rotation_attempts",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("rotation_id", sa.String(length=36), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("method", sa.String(length=16), nullable=False),
+        sa.Column("pending_password_sealed", sa.LargeBinary(), nullable=False),
+        sa.Column("directory_touched", sa.Boolean(), nullable=False),
+        sa.Column("failed_probes", sa.Integer(), nullable=False),
+        sa.Column("manual", sa.Boolean(), nullable=False),
+        sa.Column("lease_owner", sa.String(length=64), nullable=True),
+        sa.Column("error_code", sa.String(length=64), nullable=True),
+        sa.Column("message", sa.String(length=1024), nullable=True),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["rotation_id"],
+            ["secret_rotations.id"],
+            name=op.f("fk_rotation_attempts_rotation_id_secret_rotations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_rotation_attempts")),
+    )
+    with op.batch_alter_table("rotation_attempts", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_rotation_attempts_rotation_state", ["rotation_id", "state"], unique=False
+        )
+
+    op.create_table(
         "secret_versions",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("secret_id", sa.String(length=36), nullable=False),
@@ -335,7 +427,16 @@ def upgrade() -> None:
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     op.drop_table("secret_versions")
+    with op.batch_alter_table("rotation_attempts", schema=None) as batch_op:
+        batch_op.drop_index("ix_rotation_attempts_rotation_state")
+
+    op.drop_table("rotation_attempts")
     op.drop_table("secrets")
+    with op.batch_alter_table("secret_rotations", schema=None) as batch_op:
+        batch_op.drop_index("ix_secret_rotations_due")
+        batch_op.drop_index(batch_op.f("ix_secret_rotations_connection_id"))
+
+    op.drop_table("secret_rotations")
     op.drop_table("folders")
     op.drop_table("project_memberships")
     op.drop_table("environments")

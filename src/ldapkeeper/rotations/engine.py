@@ -1,0 +1,570 @@
+"""The rotation engine: a persisted state machine that never loses a password.
+
+One attempt moves ``pending → changed → verified → committed`` (or ``failed``); each step
+is committed before the next side effect:
+
+1. the new password is generated, sealed and committed as *pending* (SQLite runs with
+   ``synchronous=FULL``, so it is on disk) before the directory is touched;
+2. ``directory_touched`` is committed, then the directory is asked to change the password;
+3. the new password is verified by binding as the target with it;
+4. one transaction flips the credential slot, writes the mapped secrets and (when the bind
+   account changed its own password) the connection's credentials.
+
+Recovery is the same code: an unfinished attempt is driven forward, never replaced. If the
+directory may have been changed, the engine first binds with the pending password (at most
+one failed probe per attempt, since lockout policies count failures); only when that fails
+does it apply the change again. Every commit is fenced by the attempt id and the lease
+token, so a worker whose lease was taken over cannot commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ldapkeeper.audit.service import record
+from ldapkeeper.clock import Clock
+from ldapkeeper.connections.service import load_credentials, store_new_password
+from ldapkeeper.db.models import AppConnection, Folder, RotationAttempt, SecretRotation
+from ldapkeeper.db.session import Database
+from ldapkeeper.directory import BindCredentials, DirectoryClient, DirectoryError
+from ldapkeeper.kms.keyring import KeyRing
+from ldapkeeper.metrics import ROTATIONS
+from ldapkeeper.rotations import sealed
+from ldapkeeper.rotations.passwords import generate_password
+from ldapkeeper.rotations.schedule import (
+    LEASE_SECONDS,
+    MAX_FAILURES,
+    next_day_at,
+    next_rotation_at,
+    retry_delay,
+)
+from ldapkeeper.rotations.schemas import LdapPasswordParameters
+from ldapkeeper.secrets.service import write_managed_secret
+
+log = logging.getLogger("ldapkeeper.rotations")
+
+Method = Literal["reset", "self", "target"]
+UNFINISHED = ("pending", "changed", "verified")
+# Directory answers after which the password certainly did not change.
+_DEFINITE = frozenset(
+    {
+        "password_rejected",
+        "insufficient_access",
+        "no_such_object",
+        "unsupported",
+        "insecure_transport",
+        "invalid_credentials",
+        "blocked_address",
+        "dns_error",
+        "connection_refused",
+        "tls_error",
+        "referral_refused",
+        "ambiguous_target",
+        "invalid_input",
+    }
+)
+MESSAGE_LIMIT = 1024
+
+StepHook = Callable[[str], None]
+
+
+class LeaseLost(Exception):
+    """Another worker holds this rotation now; this one must stop without committing."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an attempt ended for the caller."""
+
+    attempt_id: str
+    state: str
+    error_code: str | None = None
+    message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "committed"
+
+    @property
+    def unfinished(self) -> bool:
+        return self.state in UNFINISHED
+
+
+@dataclass
+class _Plan:
+    """What one run needs, read once: never holds a database session open over LDAP."""
+
+    rotation_id: str
+    project_id: str
+    connection_id: str
+    target_dn: str
+    creds: BindCredentials = field(repr=False)
+    current_password: SecretStr | None = field(repr=False)
+    pending: SecretStr | None = field(default=None, repr=False)
+
+
+class ConnectionLocks:
+    """Per-connection reader/writer locks: a bind account changing its own password runs
+    alone; every other rotation through that connection shares the lock."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Condition()
+        self._readers: dict[str, int] = defaultdict(int)
+        self._writers: set[str] = set()
+
+    @contextmanager
+    def hold(self, connection_id: str, *, exclusive: bool) -> Iterator[None]:
+        with self._guard:
+            if exclusive:
+                while connection_id in self._writers or self._readers[connection_id]:
+                    self._guard.wait()
+                self._writers.add(connection_id)
+            else:
+                while connection_id in self._writers:
+                    self._guard.wait()
+                self._readers[connection_id] += 1
+        try:
+            yield
+        finally:
+            with self._guard:
+                if exclusive:
+                    self._writers.discard(connection_id)
+                else:
+                    self._readers[connection_id] -= 1
+                self._guard.notify_all()
+
+
+def _no_hold(step: str) -> None:
+    return None
+
+
+def redact_message(message: str, *secrets: SecretStr | None) -> str:
+    """Mask every known password in ``message`` and bound its length."""
+    for secret in secrets:
+        if secret is not None and secret.get_secret_value():
+            message = message.replace(secret.get_secret_value(), "********************")
+    return message[:MESSAGE_LIMIT]
+
+
+class RotationEngine:
+    """Runs rotation attempts. Callers hold the rotation's lease (see ``claim``)."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        keyring: KeyRing,
+        directory: DirectoryClient,
+        clock: Clock,
+        on_failure: Callable[[SecretRotation, str], None] | None = None,
+        hold: StepHook = _no_hold,
+    ) -> None:
+        self.db = db
+        self.keyring = keyring
+        self.directory = directory
+        self.clock = clock
+        self.locks = ConnectionLocks()
+        self._on_failure = on_failure
+        self._hold = hold
+
+    # ----------------------------------------------------------------- leases
+
+    def claim(self, rotation_id: str, token: str) -> bool:
+        """Take the lease of one rotation for ``token``; False when someone else holds it."""
+        now = self.clock.now()
+        with self.db.write() as session:
+            rotation = session.get(SecretRotation, rotation_id, with_for_update=True)
+            if rotation is None:
+                return False
+            held = rotation.lease_owner is not None and rotation.lease_until is not None
+            if held and rotation.lease_until is not None and rotation.lease_until > now:
+                return False
+            rotation.lease_owner = token
+            rotation.lease_until = now + timedelta(seconds=LEASE_SECONDS)
+            return True
+
+    def release(self, rotation_id: str, token: str) -> None:
+        with self.db.write() as session:
+            rotation = session.get(SecretRotation, rotation_id, with_for_update=True)
+            if rotation is not None and rotation.lease_owner == token:
+                rotation.lease_owner = None
+                rotation.lease_until = None
+
+    # ------------------------------------------------------------------- run
+
+    def run(self, rotation_id: str, token: str, *, manual: bool) -> Outcome:
+        """Drive the rotation's unfinished attempt forward, or start and drive a new one.
+
+        Returns how the attempt ended (committed, failed, or still unfinished after a
+        failure that left the directory's state unknown). Raises LeaseLost when the lease
+        was taken over.
+        """
+        attempt_id, method, plan = self._prepare(rotation_id, token, manual=manual)
+        exclusive = method == "self"
+        with self.locks.hold(plan.connection_id, exclusive=exclusive):
+            try:
+                return self._drive(plan, attempt_id, method, token)
+            except DirectoryError as exc:
+                return self._fail(plan, attempt_id, token, exc, manual=manual)
+
+    def _prepare(self, rotation_id: str, token: str, *, manual: bool) -> tuple[str, Method, _Plan]:
+        with self.db.read() as session:
+            rotation = self._leased(session, rotation_id, token)
+            connection = session.get(AppConnection, rotation.connection_id)
+            if connection is None:
+                raise LeaseLost("connection gone")
+            creds = load_credentials(session, self.keyring, connection)
+            unfinished = session.scalar(
+                select(RotationAttempt).where(
+                    RotationAttempt.rotation_id == rotation_id,
+                    RotationAttempt.state.in_(UNFINISHED),
+                )
+            )
+            params = LdapPasswordParameters.model_validate(rotation.parameters)
+            current = self._current_password(session, rotation, params, creds)
+            plan = _Plan(
+                rotation_id=rotation.id,
+                project_id=rotation.project_id,
+                connection_id=rotation.connection_id,
+                target_dn=rotation.target_dn,
+                creds=creds,
+                current_password=current,
+            )
+        if unfinished is not None:
+            method: Method = unfinished.method  # type: ignore[assignment]
+            if method == "self":
+                # The connection still holds the old password until the commit.
+                plan.current_password = creds.password
+            with self.db.write() as session:
+                self._fence_rotation(session, rotation_id, token)
+                attempt = session.get(RotationAttempt, unfinished.id)
+                assert attempt is not None
+                attempt.lease_owner = token
+            return unfinished.id, method, plan
+        method = self._method(params, creds, plan.target_dn)
+        if method == "self":
+            plan.current_password = creds.password
+        password = generate_password(params.password_requirements.rules())
+        with self.db.write() as session:
+            rotation = self._fence_rotation(session, rotation_id, token)
+            attempt = RotationAttempt(
+                rotation_id=rotation_id,
+                method=method,
+                manual=manual,
+                lease_owner=token,
+                state="pending",
+                pending_password_sealed=b"",
+                started_at=self.clock.now(),
+            )
+            session.add(attempt)
+            session.flush()
+            sealed.seal_pending(session, self.keyring, rotation.project_id, attempt, password)
+            rotation.last_rotation_attempted_at = self.clock.now()
+            attempt_id = attempt.id
+        self._hold("pending-committed")
+        return attempt_id, method, plan
+
+    def _method(
+        self, params: LdapPasswordParameters, creds: BindCredentials, target: str
+    ) -> Method:
+        if params.rotation_method == "target-principal":
+            return "target"
+        bind_dn = creds.dn
+        if "@" in bind_dn and "=" not in bind_dn:
+            bind_dn = self.directory.resolve_dn(creds=creds, name=bind_dn)
+        return "self" if self.directory.same_dn(bind_dn, target) else "reset"
+
+    def _current_password(
+        self,
+        session: Session,
+        rotation: SecretRotation,
+        params: LdapPasswordParameters,
+        creds: BindCredentials,
+    ) -> SecretStr | None:
+        if params.rotation_method != "target-principal":
+            return creds.password
+        slots = sealed.open_slots(session, self.keyring, rotation)
+        active = slots[rotation.active_index]
+        if active is not None:
+            return active.password
+        return sealed.open_temporary_password(session, self.keyring, rotation)
+
+    # ---------------------------------------------------------------- steps
+
+    def _drive(self, plan: _Plan, attempt_id: str, method: Method, token: str) -> Outcome:
+        with self.db.read() as session:
+            attempt = session.get(RotationAttempt, attempt_id)
+            assert attempt is not None
+            pending = sealed.open_pending(session, self.keyring, plan.project_id, attempt)
+            plan.pending = pending
+            state, touched, probes = attempt.state, attempt.directory_touched, attempt.failed_probes
+        if state == "pending":
+            self._apply(plan, attempt_id, method, token, pending, touched=touched, probes=probes)
+            state = "changed"
+        if state == "changed":
+            if not self.directory.verify_bind(
+                creds=plan.creds, dn=plan.target_dn, password=pending
+            ):
+                raise DirectoryError(
+                    "operation_failed", "The new password was set but does not bind yet"
+                )
+            self._advance(attempt_id, token, "changed", "verified")
+            self._hold("verified-committed")
+        self._commit(plan, attempt_id, method, token, pending)
+        self._hold("committed")
+        return Outcome(attempt_id, "committed")
+
+    def _apply(
+        self,
+        plan: _Plan,
+        attempt_id: str,
+        method: Method,
+        token: str,
+        pending: SecretStr,
+        *,
+        touched: bool,
+        probes: int,
+    ) -> None:
+        """Make the directory hold ``pending``; leaves the attempt in state ``changed``."""
+        if touched and probes == 0:
+            # The directory may already hold the pending password: find out before acting.
+            if self.directory.verify_bind(creds=plan.creds, dn=plan.target_dn, password=pending):
+                self._advance(attempt_id, token, "pending", "changed")
+                return
+            self._record_probe_failure(attempt_id, token)
+            touched = False
+        if not touched:
+            self._mark_touched(attempt_id, token)
+        self._hold("touched-committed")
+        try:
+            self._change(plan, method, pending)
+        except DirectoryError as exc:
+            if exc.code == "unchanged":
+                pass  # ppolicy: "not being changed from existing value" — it already is
+            elif (
+                touched
+                and method != "reset"
+                and exc.code in ("invalid_credentials", "password_rejected")
+            ):
+                # A repeated self-change whose old password no longer works: an earlier
+                # try may have succeeded. Verify with the pending password.
+                if not self.directory.verify_bind(
+                    creds=plan.creds, dn=plan.target_dn, password=pending
+                ):
+                    raise
+            else:
+                if not touched and exc.code in _DEFINITE:
+                    # Nothing before this call changed the directory, and this call
+                    # certainly did not: the attempt may end.
+                    self._mark_untouched(attempt_id, token)
+                raise
+        self._hold("directory-changed")
+        self._advance(attempt_id, token, "pending", "changed")
+        self._hold("changed-committed")
+
+    def _change(self, plan: _Plan, method: Method, pending: SecretStr) -> None:
+        if method == "reset":
+            self.directory.reset_password(
+                creds=plan.creds, target_dn=plan.target_dn, new_password=pending
+            )
+            return
+        if plan.current_password is None:
+            raise DirectoryError(
+                "invalid_credentials", "The account's current password is not known"
+            )
+        self.directory.change_own_password(
+            creds=plan.creds,
+            dn=plan.target_dn,
+            old_password=plan.current_password,
+            new_password=pending,
+        )
+
+    def _commit(
+        self, plan: _Plan, attempt_id: str, method: Method, token: str, pending: SecretStr
+    ) -> None:
+        now = self.clock.now()
+        with self.db.write() as session:
+            rotation, attempt = self._fence(session, attempt_id, token, "verified")
+            slots = sealed.open_slots(session, self.keyring, rotation)
+            index = 0 if rotation.credentials_sealed is None else 1 - rotation.active_index
+            slots[index] = sealed.Slot(plan.target_dn, pending)
+            sealed.seal_slots(session, self.keyring, rotation, slots)
+            rotation.active_index = index
+            rotation.temporary_password_sealed = None
+            folder = session.get(Folder, rotation.folder_id)
+            assert folder is not None
+            mapping = rotation.secrets_mapping
+            for key, value in (
+                (mapping["dn"], plan.target_dn),
+                (mapping["password"], pending.get_secret_value()),
+            ):
+                write_managed_secret(
+                    session,
+                    self.keyring,
+                    project_id=rotation.project_id,
+                    folder=folder,
+                    key=key,
+                    value=value,
+                    rotation_id=rotation.id,
+                )
+            if method == "self":
+                connection = session.get(AppConnection, rotation.connection_id)
+                assert connection is not None
+                store_new_password(session, self.keyring, connection, pending)
+            rotation.rotation_status = "success"
+            rotation.last_rotation_message = None
+            rotation.is_last_rotation_manual = attempt.manual
+            rotation.last_rotated_at = now
+            rotation.failure_count = 0
+            rotation.next_rotation_at = (
+                next_rotation_at(
+                    now,
+                    rotation.rotation_interval,
+                    rotation.rotate_at_hours,
+                    rotation.rotate_at_minutes,
+                )
+                if rotation.is_auto_rotation_enabled
+                else None
+            )
+            rotation.due_at = rotation.next_rotation_at
+            rotation.updated_at = now
+            attempt.state = "committed"
+            attempt.finished_at = now
+            attempt.error_code = None
+            attempt.message = None
+            record(
+                session,
+                event_type="secret-rotation-rotate-secrets",
+                actor=None,
+                project_id=rotation.project_id,
+                metadata={
+                    "rotationId": rotation.id,
+                    "attemptId": attempt.id,
+                    "manual": attempt.manual,
+                    "status": "success",
+                },
+            )
+        ROTATIONS.labels("success").inc()
+
+    def _fail(
+        self, plan: _Plan, attempt_id: str, token: str, exc: DirectoryError, *, manual: bool
+    ) -> Outcome:
+        """Record a failed try. The attempt ends only if the password certainly did not change."""
+        now = self.clock.now()
+        message = redact_message(
+            exc.message, plan.current_password, plan.creds.password, plan.pending
+        )
+        with self.db.write() as session:
+            rotation = self._fence_rotation(session, plan.rotation_id, token)
+            attempt = session.get(RotationAttempt, attempt_id)
+            assert attempt is not None
+            definite = (
+                attempt.state == "pending"
+                and not attempt.directory_touched
+                and exc.code in _DEFINITE
+            )
+            if definite:
+                attempt.state = "failed"
+                attempt.finished_at = now
+            attempt.error_code = exc.code
+            attempt.message = message
+            rotation.failure_count += 1
+            rotation.last_rotation_message = message
+            rotation.updated_at = now
+            exhausted = rotation.failure_count >= MAX_FAILURES
+            if exhausted or manual:
+                rotation.rotation_status = "failed"
+            if not definite or (rotation.is_auto_rotation_enabled and not exhausted):
+                rotation.due_at = now + retry_delay(rotation.failure_count)
+            elif rotation.is_auto_rotation_enabled:
+                rotation.due_at = next_day_at(
+                    now, rotation.rotate_at_hours, rotation.rotate_at_minutes
+                )
+            else:
+                rotation.due_at = None
+            if exhausted:
+                rotation.failure_count = 0
+            if exhausted or manual:
+                record(
+                    session,
+                    event_type="secret-rotation-rotate-secrets",
+                    actor=None,
+                    project_id=rotation.project_id,
+                    metadata={
+                        "rotationId": rotation.id,
+                        "attemptId": attempt.id,
+                        "manual": manual,
+                        "status": "failed",
+                        "errorCode": exc.code,
+                    },
+                )
+            state = attempt.state
+        ROTATIONS.labels("failure").inc()
+        log.warning(
+            "rotation attempt failed",
+            extra={"rotationId": plan.rotation_id, "attemptId": attempt_id, "errorCode": exc.code},
+        )
+        if (exhausted or manual) and self._on_failure is not None:
+            with self.db.read() as session:
+                row = session.get(SecretRotation, plan.rotation_id)
+                if row is not None:
+                    self._on_failure(row, message)
+        return Outcome(attempt_id, state, exc.code, message)
+
+    # --------------------------------------------------------------- fences
+
+    def _leased(self, session: Session, rotation_id: str, token: str) -> SecretRotation:
+        rotation = session.get(SecretRotation, rotation_id)
+        if rotation is None or rotation.lease_owner != token:
+            raise LeaseLost(rotation_id)
+        return rotation
+
+    def _fence_rotation(self, session: Session, rotation_id: str, token: str) -> SecretRotation:
+        rotation = session.get(SecretRotation, rotation_id, with_for_update=True)
+        if rotation is None or rotation.lease_owner != token:
+            raise LeaseLost(rotation_id)
+        # Every fenced step extends the lease: a worker making progress keeps it.
+        rotation.lease_until = self.clock.now() + timedelta(seconds=LEASE_SECONDS)
+        return rotation
+
+    def _fence(
+        self, session: Session, attempt_id: str, token: str, expected: str
+    ) -> tuple[SecretRotation, RotationAttempt]:
+        attempt = session.get(RotationAttempt, attempt_id, with_for_update=True)
+        if attempt is None or attempt.lease_owner != token or attempt.state != expected:
+            raise LeaseLost(attempt_id)
+        rotation = self._fence_rotation(session, attempt.rotation_id, token)
+        return rotation, attempt
+
+    def _advance(self, attempt_id: str, token: str, expected: str, new_state: str) -> None:
+        with self.db.write() as session:
+            _rotation, attempt = self._fence(session, attempt_id, token, expected)
+            attempt.state = new_state
+
+    def _mark_touched(self, attempt_id: str, token: str) -> None:
+        with self.db.write() as session:
+            _rotation, attempt = self._fence(session, attempt_id, token, "pending")
+            attempt.directory_touched = True
+
+    def _mark_untouched(self, attempt_id: str, token: str) -> None:
+        with self.db.write() as session:
+            _rotation, attempt = self._fence(session, attempt_id, token, "pending")
+            attempt.directory_touched = False
+
+    def _record_probe_failure(self, attempt_id: str, token: str) -> None:
+        with self.db.write() as session:
+            _rotation, attempt = self._fence(session, attempt_id, token, "pending")
+            attempt.failed_probes += 1
+            # The probe proved the directory does not hold the pending password.
+            attempt.directory_touched = False
