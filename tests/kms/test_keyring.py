@@ -1,10 +1,10 @@
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tests.support.app import Api
+from tests.support.database import sqlite_file_bytes
 
 from ldapkeeper.db.migrate import upgrade
 from ldapkeeper.db.models import DataKey, Project, SealedSetting
@@ -185,14 +185,8 @@ def test_new_data_keys_are_wrapped_by_the_current_root_key(
     assert _open(db, KeyRing(new_root), sealed, scope=scope) == PLAINTEXT
 
 
-def _database_bytes(data_dir: Path, sqlite_path: Path) -> bytes:
-    files = [sqlite_path, *sqlite_path.parent.glob(sqlite_path.name + "-*"), *data_dir.rglob("*")]
-    return b"".join(p.read_bytes() for p in files if p.is_file() and p.suffix != ".key")
-
-
 def _scan(api: Api) -> bytes:
-    url = api.runtime.settings.effective_database_url
-    return _database_bytes(api.runtime.settings.data_dir, Path(url.removeprefix("sqlite:///")))
+    return sqlite_file_bytes(api.runtime.settings.effective_database_url)
 
 
 def _signing_key(session: Session, api: Api) -> bytes:

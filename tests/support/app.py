@@ -103,6 +103,22 @@ def build_api(data_dir: Path, database_url: str, **overrides: Any) -> Api:
 
 
 @pytest.fixture
+def runtime(tmp_path: Path, sqlite_url: str) -> Iterator[Runtime]:
+    """A bootstrapped runtime (no HTTP) on a fresh SQLite database."""
+    built = build_runtime(make_settings(tmp_path / "data", sqlite_url))
+    yield built
+    built.db.dispose()
+
+
+@pytest.fixture
+def runtime_any_db(tmp_path: Path, database_url: str) -> Iterator[Runtime]:
+    """A bootstrapped runtime (no HTTP) on each database backend."""
+    built = build_runtime(make_settings(tmp_path / "data", database_url))
+    yield built
+    built.db.dispose()
+
+
+@pytest.fixture
 def api(tmp_path: Path, sqlite_url: str) -> Iterator[Api]:
     """The app on a fresh SQLite database."""
     harness = build_api(tmp_path / "data", sqlite_url)

@@ -92,6 +92,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     drop_postgres(name)
 
 
+def sqlite_file_bytes(url: str) -> bytes:
+    """Everything SQLite keeps on disk for ``url``: the database file, its WAL and SHM."""
+    path = Path(url.removeprefix("sqlite:///"))
+    files = [path, *path.parent.glob(path.name + "-*")]
+    return b"".join(p.read_bytes() for p in files if p.is_file())
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'ldapkeeper.db'}"

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import math
 import secrets as pysecrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import case, delete, literal, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from ldapkeeper.db.base import utcnow
+from ldapkeeper.db.base import UTCDateTime, utcnow
 from ldapkeeper.db.models import (
     ClientSecret,
     LoginThrottle,
@@ -25,7 +29,7 @@ from ldapkeeper.identity.errors import (
     InvalidToken,
     LoginThrottled,
 )
-from ldapkeeper.identity.passwords import hash_password, verify_password
+from ldapkeeper.identity.passwords import hash_password
 from ldapkeeper.identity.permissions import OrgRole, ProjectRole
 from ldapkeeper.identity.principal import Principal
 from ldapkeeper.identity.tokens import TokenClaims
@@ -79,6 +83,11 @@ def create_identity(
     return identity
 
 
+def client_secret_digest(secret: str) -> str:
+    """How a client secret is stored: SHA-256 hex (generated secrets are 256 random bits)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
 def create_client_secret(
     session: Session, *, identity_id: str, description: str = "", secret: str | None = None
 ) -> NewClientSecret:
@@ -88,7 +97,7 @@ def create_client_secret(
     value = secret if secret is not None else pysecrets.token_hex(32)
     row = ClientSecret(
         identity_id=identity_id,
-        secret_hash=hash_password(value),
+        secret_hash=client_secret_digest(value),
         # Only long random secrets show a prefix: on a short chosen one it would leak too much.
         prefix=value[:4] if len(value) >= 32 else "",
         description=description,
@@ -109,84 +118,75 @@ def revoke_client_secret(session: Session, *, identity_id: str, secret_id: str) 
     return row
 
 
-def _throttle_check(session: Session, key: str, *, max_failures: int, window: int) -> None:
-    row = session.get(LoginThrottle, key)
-    if row is None:
-        return
-    elapsed = (utcnow() - row.window_start).total_seconds()
-    if elapsed >= window:
-        return
-    if row.failures >= max_failures:
-        raise LoginThrottled(retry_after=max(1, int(window - elapsed)))
-
-
-def _throttle_fail(session: Session, key: str, *, window: int) -> None:
-    row = session.get(LoginThrottle, key)
-    now = utcnow()
-    if row is None:
-        session.add(LoginThrottle(key=key, failures=1, window_start=now))
-    elif (now - row.window_start) >= timedelta(seconds=window):
-        row.failures, row.window_start = 1, now
-    else:
-        row.failures += 1
-    session.flush()
-
-
-def _throttle_clear(session: Session, key: str) -> None:
-    session.execute(delete(LoginThrottle).where(LoginThrottle.key == key))
-
-
 @dataclass(frozen=True)
 class LoginPolicy:
     max_failures: int
     window_seconds: int
 
 
-def authenticate_user(
-    session: Session, *, email: str, password: str, policy: LoginPolicy
-) -> User | None:
-    """The user when the password matches, None otherwise (failure recorded for throttling).
+def user_login_key(email: str) -> str:
+    """The throttling key of a user login."""
+    return "user:" + email.strip().lower()
 
-    Raises LoginThrottled once too many failures were recorded in the window. Returns None
-    instead of raising so the caller can commit the recorded failure.
+
+def client_login_key(client_id: str) -> str:
+    """The throttling key of a Universal Auth login."""
+    return "identity:" + client_id
+
+
+def count_login_attempt(session: Session, *, key: str, policy: LoginPolicy) -> None:
+    """Count an attempt as failed before checking it; LoginThrottled once over the limit.
+
+    One atomic upsert, so parallel attempts can neither lose counts nor collide on the first
+    insert; a successful login then clears the count (``clear_login_attempts``).
     """
-    key = "user:" + email.strip().lower()
-    _throttle_check(session, key, max_failures=policy.max_failures, window=policy.window_seconds)
-    user = session.scalar(select(User).where(User.email == email.strip().lower()))
-    if not verify_password(user.password_hash if user else None, password) or user is None:
-        _throttle_fail(session, key, window=policy.window_seconds)
-        return None
-    _throttle_clear(session, key)
-    return user
+    now = utcnow()
+    expired = LoginThrottle.window_start <= now - timedelta(seconds=policy.window_seconds)
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(LoginThrottle)
+        .values(key=key, failures=1, window_start=now)
+        .on_conflict_do_update(
+            index_elements=[LoginThrottle.key],
+            set_={
+                "failures": case((expired, 1), else_=LoginThrottle.failures + 1),
+                "window_start": case(
+                    (expired, literal(now, UTCDateTime())), else_=LoginThrottle.window_start
+                ),
+            },
+        )
+        .returning(LoginThrottle.failures, LoginThrottle.window_start)
+    )
+    failures, window_start = session.execute(statement).one()
+    if failures > policy.max_failures:
+        elapsed = (now - window_start).total_seconds()
+        raise LoginThrottled(retry_after=max(1, math.ceil(policy.window_seconds - elapsed)))
+
+
+def clear_login_attempts(session: Session, *, key: str) -> None:
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key == key))
+
+
+def find_login_user(session: Session, *, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == email.strip().lower()))
 
 
 def authenticate_client(
-    session: Session, *, client_id: str, client_secret: str, policy: LoginPolicy
+    session: Session, *, client_id: str, client_secret: str
 ) -> tuple[MachineIdentity, ClientSecret] | None:
-    """The identity and the matching live client secret, or None (failure recorded)."""
-    key = "identity:" + client_id
-    _throttle_check(session, key, max_failures=policy.max_failures, window=policy.window_seconds)
+    """The identity and its live client secret matching ``client_secret``, or None."""
     identity = session.scalar(select(MachineIdentity).where(MachineIdentity.client_id == client_id))
-    candidates: list[ClientSecret] = []
-    if identity is not None:
-        candidates = list(
-            session.scalars(
-                select(ClientSecret).where(
-                    ClientSecret.identity_id == identity.id, ClientSecret.revoked_at.is_(None)
-                )
-            )
-        )
-    match: ClientSecret | None = None
-    if not candidates:
-        verify_password(None, client_secret)  # same time whether or not the identity exists
-    for candidate in candidates:
-        if verify_password(candidate.secret_hash, client_secret):
-            match = candidate
-    if identity is None or match is None:
-        _throttle_fail(session, key, window=policy.window_seconds)
+    if identity is None:
         return None
-    _throttle_clear(session, key)
-    return identity, match
+    secret = session.scalar(
+        select(ClientSecret).where(
+            ClientSecret.identity_id == identity.id,
+            ClientSecret.secret_hash == client_secret_digest(client_secret),
+            ClientSecret.revoked_at.is_(None),
+        )
+    )
+    return (identity, secret) if secret is not None else None
 
 
 def principal_from_claims(session: Session, claims: TokenClaims) -> Principal:
