@@ -13,7 +13,7 @@ export LDAPKEEPER_HOST LDAPKEEPER_PORT LDAPKEEPER_DATA_DIR
 
 BUILD_PACKAGES := gcc libldap-dev libsasl2-dev
 TEST_PACKAGES := $(BUILD_PACKAGES) slapd ldap-utils
-ROOT_TEST_PACKAGES := samba samba-ad-dc
+ROOT_TEST_PACKAGES := samba samba-ad-dc chromium
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
 .PHONY: run test install install-dev debian-build debian-test apt-packages clean
