@@ -1,0 +1,310 @@
+"""`LdapDirectory`: the python-ldap implementation of the `DirectoryClient` port."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import ldap.filter
+from pydantic import SecretStr
+
+import ldap
+from ldapkeeper.directory import BindCredentials, DirectoryError, require_secure_transport
+from ldapkeeper.ldap import names, passwords
+from ldapkeeper.ldap.connection import (
+    Connector,
+    ServerSettings,
+    Session,
+    follow_referrals,
+    redact_error,
+)
+from ldapkeeper.ldap.guard import NetworkPolicy, Resolver, system_resolver
+from ldapkeeper.ldap.redaction import Secret
+from ldapkeeper.ldap.referrals import ReferralTrust
+from ldapkeeper.ldap.tls import CaStore
+from ldapkeeper.ldap.urls import LdapUrl
+
+T = TypeVar("T")
+
+
+class LdapDirectory:
+    """Binds, resolves names and changes passwords on LDAP / Active Directory servers.
+
+    Every call opens its own connection(s) and closes them before returning; every
+    network step is bounded by `timeout_seconds`. Methods raise `DirectoryError` only,
+    with messages from which the passwords involved are redacted.
+    """
+
+    def __init__(
+        self,
+        *,
+        ca_dir: Path,
+        network_policy: NetworkPolicy | None = None,
+        timeout_seconds: float = 15.0,
+        referral_hosts: Iterable[str] = (),
+        resolver: Resolver | None = None,
+    ) -> None:
+        """`ca_dir`: where CA bundles are written (`<sha256>.pem`). `network_policy`:
+        the SSRF guard's exceptions (default: no internal address). `referral_hosts`:
+        extra hosts referrals may lead to. `resolver`: replaces DNS (tests)."""
+        if timeout_seconds <= 0:
+            raise ValueError("timeout_seconds must be positive")
+        self.timeout_seconds = timeout_seconds
+        self.referral_hosts = tuple(referral_hosts)
+        self._connector = Connector(
+            timeout=timeout_seconds,
+            policy=network_policy or NetworkPolicy(),
+            resolver=resolver or system_resolver(timeout_seconds),
+            ca_store=CaStore(ca_dir),
+        )
+
+    # -- the port -------------------------------------------------------------------------
+
+    def check(self, *, creds: BindCredentials) -> float:
+        """Bind with `creds` on a new connection; return the latency (connect + bind) in ms.
+
+        Raises:
+            DirectoryError: `invalid_credentials`, `tls_error`, `connection_refused`,
+                `timeout`, `dns_error`, `blocked_address`, ...
+        """
+        started = time.perf_counter()
+
+        def bind() -> None:
+            with self._bound(creds, creds.dn, creds.password, (creds.password,)):
+                pass
+
+        self._guarded((creds.password,), bind)
+        return (time.perf_counter() - started) * 1000.0
+
+    def resolve_dn(self, *, creds: BindCredentials, name: str) -> str:
+        """A DN (normalized) for `name`: a DN as given, or the entry a UPN belongs to.
+
+        A UPN is looked up (bound with `creds`) by a subtree search for
+        `(userPrincipalName=<escaped>)` under the RootDSE's `defaultNamingContext`.
+
+        Raises:
+            DirectoryError: `invalid_input` (neither DN nor UPN), `ambiguous_target` (no or
+                several entries), `unsupported` (no `defaultNamingContext`), or a bind failure.
+        """
+        secrets: tuple[Secret, ...] = (creds.password,)
+
+        def resolve() -> str:
+            if names.is_upn(name):
+                with self._bound(creds, creds.dn, creds.password, secrets) as session:
+                    found = self._find_upn(
+                        session, creds, name, (creds.dn, creds.password), secrets
+                    )
+                return names.normalize_dn(found)
+            return names.normalize_dn(name)
+
+        return self._guarded(secrets, resolve)
+
+    def reset_password(
+        self, *, creds: BindCredentials, target_dn: str, new_password: SecretStr
+    ) -> None:
+        """Bind with `creds` and set `target_dn`'s password (AD: `replace unicodePwd`;
+        OpenLDAP: RFC 3062 Password Modify without the old password).
+
+        Raises:
+            DirectoryError: `insecure_transport` (plain `ldap://`), `password_rejected`,
+                `insufficient_access`, `no_such_object`, `unsupported`, `referral_refused`, or
+                a bind failure.
+        """
+        require_secure_transport(creds)
+        secrets: tuple[Secret, ...] = (creds.password, new_password)
+
+        def reset() -> None:
+            target = names.normalize_dn(target_dn)
+            with self._bound(creds, creds.dn, creds.password, secrets) as session:
+
+                def operation(conn: ldap.LDAPObject, dn: str) -> None:
+                    passwords.reset_password(
+                        conn, provider=creds.provider, target_dn=dn, new_password=new_password
+                    )
+
+                self._follow_referrals(
+                    session, creds, creds.dn, creds.password, target, operation, secrets
+                )
+
+        self._guarded(secrets, reset)
+
+    def change_own_password(
+        self,
+        *,
+        creds: BindCredentials,
+        dn: str,
+        old_password: SecretStr,
+        new_password: SecretStr,
+    ) -> None:
+        """Bind as `dn` with `old_password` (server settings from `creds`) and change the
+        password to `new_password` (AD: one modify `delete` old + `add` new; OpenLDAP:
+        Password Modify with the old password). `dn` may be a UPN with Active Directory.
+
+        Raises:
+            DirectoryError: `insecure_transport`, `invalid_credentials` (the old password is
+                wrong), `password_rejected`, `unchanged` (ppolicy: already this value),
+                `insufficient_access`, `unsupported`, `referral_refused`, ...
+        """
+        require_secure_transport(creds)
+        secrets: tuple[Secret, ...] = (old_password, new_password, creds.password)
+
+        def change() -> None:
+            with self._bound(creds, dn, old_password, secrets) as session:
+                entry_dn = (
+                    self._find_upn(session, creds, dn, (dn, old_password), secrets)
+                    if names.is_upn(dn)
+                    else names.normalize_dn(dn)
+                )
+
+                def operation(conn: ldap.LDAPObject, target: str) -> None:
+                    passwords.change_own_password(
+                        conn,
+                        provider=creds.provider,
+                        dn=target,
+                        old_password=old_password,
+                        new_password=new_password,
+                    )
+
+                self._follow_referrals(
+                    session, creds, dn, old_password, entry_dn, operation, secrets
+                )
+
+        self._guarded(secrets, change)
+
+    def verify_bind(self, *, creds: BindCredentials, dn: str, password: SecretStr) -> bool:
+        """True when a simple bind as `dn` with `password` succeeds, False when the
+        directory says the password is wrong (49; AD `52e`).
+
+        Raises:
+            DirectoryError: anything else, including AD account states (locked, disabled,
+                expired, must change) that say nothing reliable about the password.
+        """
+        secrets: tuple[Secret, ...] = (password, creds.password)
+
+        def probe() -> bool:
+            session = self._connector.open_any(self._settings(creds), secrets)
+            try:
+                return session.try_bind(dn, password)
+            finally:
+                session.close()
+
+        return self._guarded(secrets, probe)
+
+    def normalize_dn(self, dn: str) -> str:
+        """See `names.normalize_dn`. Raises DirectoryError `invalid_input` for a non-DN."""
+        return names.normalize_dn(dn)
+
+    def same_dn(self, a: str, b: str) -> bool:
+        """See `names.same_dn`. Raises DirectoryError `invalid_input` for a non-DN."""
+        return names.same_dn(a, b)
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _settings(self, creds: BindCredentials) -> ServerSettings:
+        return self._connector.settings_for(creds)
+
+    @staticmethod
+    def _guarded(secrets: Iterable[Secret], action: Callable[[], T]) -> T:
+        """Run `action`; re-raise its DirectoryError redacted, detached from any context."""
+        try:
+            return action()
+        except DirectoryError as err:
+            failure = redact_error(err, secrets)
+        raise failure
+
+    @contextmanager
+    def _bound(
+        self, creds: BindCredentials, dn: str, password: Secret, secrets: Iterable[Secret]
+    ) -> Iterator[Session]:
+        session = self._connector.open_any(self._settings(creds), secrets)
+        try:
+            session.bind(dn, password)
+            yield session
+        finally:
+            session.close()
+
+    def _find_upn(
+        self,
+        session: Session,
+        creds: BindCredentials,
+        upn: str,
+        identity: tuple[str, Secret],
+        secrets: Iterable[Secret],
+    ) -> str:
+        """The DN of the one entry whose userPrincipalName is `upn` (`session` is bound as
+        `identity`, which is used again if a referral leads elsewhere)."""
+        root = session.run(
+            "operation",
+            lambda: session.conn.search_ext_s(
+                "", ldap.SCOPE_BASE, "(objectClass=*)", ["defaultNamingContext"]
+            ),
+            secrets=secrets,
+        )
+        base = _first_value(root, "defaultNamingContext")
+        if not base:
+            raise DirectoryError(
+                "unsupported",
+                "The directory has no defaultNamingContext: UPNs need Active Directory",
+            )
+        query = f"(userPrincipalName={ldap.filter.escape_filter_chars(upn)})"
+
+        def search(conn: ldap.LDAPObject, search_base: str) -> list[str] | None:
+            try:
+                entries = conn.search_ext_s(
+                    search_base, ldap.SCOPE_SUBTREE, query, ["1.1"], sizelimit=2
+                )
+            except ldap.SIZELIMIT_EXCEEDED:
+                return None
+            # AD also returns search references (DN None) to other partitions: skipped.
+            return [dn for dn, _ in entries if dn is not None]
+
+        found = self._follow_referrals(session, creds, *identity, base, search, secrets)
+        if found is None or len(found) > 1:
+            raise DirectoryError("ambiguous_target", f"More than one entry has the UPN {upn}")
+        if not found:
+            raise DirectoryError("ambiguous_target", f"No entry has the UPN {upn}")
+        return found[0]
+
+    def _follow_referrals(
+        self,
+        session: Session,
+        creds: BindCredentials,
+        bind_dn: str,
+        bind_password: Secret,
+        dn: str,
+        operation: Callable[[ldap.LDAPObject, str], T],
+        secrets: Iterable[Secret],
+    ) -> T:
+        """Run `operation(conn, dn)`, following referrals as `bind_dn` (see
+        `connection.follow_referrals`)."""
+        settings = self._settings(creds)
+
+        def reconnect(url: LdapUrl) -> Session:
+            following = self._connector.open(settings, url, secrets)
+            try:
+                following.bind(bind_dn, bind_password)
+            except BaseException:
+                following.close()
+                raise
+            return following
+
+        trust = ReferralTrust.build(
+            urls=creds.urls, bind_name=bind_dn, referral_hosts=self.referral_hosts
+        )
+        return follow_referrals(
+            session, dn=dn, operation=operation, trust=trust, reconnect=reconnect, secrets=secrets
+        )
+
+
+def _first_value(entries: list[tuple[str | None, object]], attribute: str) -> str | None:
+    for dn, attributes in entries:
+        if dn is None or not isinstance(attributes, dict):
+            continue
+        for key, values in attributes.items():
+            if str(key).lower() == attribute.lower() and values:
+                first = values[0]
+                return first.decode() if isinstance(first, bytes) else str(first)
+    return None

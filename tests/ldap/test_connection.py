@@ -1,0 +1,185 @@
+"""Connections: DNS-rebinding defence for ldaps and referral chasing against real slapd."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+import ldap
+from ldapkeeper.directory import BindCredentials, DirectoryError
+from ldapkeeper.ldap.connection import Connector, Session, follow_referrals
+from ldapkeeper.ldap.guard import system_resolver
+from ldapkeeper.ldap.referrals import ReferralTrust
+from ldapkeeper.ldap.tls import CaStore
+from ldapkeeper.ldap.urls import LdapUrl
+from tests.ldap.builders import LOOPBACK, creds_for, make_directory
+from tests.support.ldap_extra import TcpRelay, add_referral
+from tests.support.slapd import LdapUser, SlapdServer
+
+pytestmark = pytest.mark.slapd
+
+#: A loopback address no test server uses.
+RELAY_HOST = "127.0.0.77"
+
+
+def test_ldaps_by_name_binds_when_dns_and_libldap_agree(slapd: SlapdServer, tmp_path: Path) -> None:
+    directory = make_directory(tmp_path, resolver=lambda host, port: ["127.0.0.1"])
+    creds = creds_for(
+        slapd,
+        slapd.admin_dn,
+        slapd.admin_password,
+        url=f"ldaps://localhost:{slapd.ldaps_port}",
+        ca=None,
+        verify=False,
+    )
+    assert directory.check(creds=creds) > 0
+
+
+def test_ldaps_is_dropped_before_binding_when_libldap_reaches_another_address(
+    slapd: SlapdServer, tmp_path: Path
+) -> None:
+    # The guard approves 127.0.0.77 (a relay to slapd), libldap's own lookup of
+    # "localhost" reaches 127.0.0.1: as if DNS had changed between check and connect.
+    relay = TcpRelay(RELAY_HOST, slapd.ldaps_port, (slapd.host, slapd.ldaps_port))
+    try:
+        directory = make_directory(tmp_path, resolver=lambda host, port: [RELAY_HOST])
+        creds = creds_for(
+            slapd,
+            slapd.admin_dn,
+            slapd.admin_password,
+            url=f"ldaps://localhost:{slapd.ldaps_port}",
+            ca=None,
+            verify=False,
+        )
+        with pytest.raises(DirectoryError) as caught:
+            directory.check(creds=creds)
+    finally:
+        relay.close()
+    assert caught.value.code == "blocked_address"
+    assert "not at an approved address" in caught.value.message
+
+
+# -- referrals ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def connector(tmp_path: Path) -> Connector:
+    return Connector(
+        timeout=5.0, policy=LOOPBACK, resolver=system_resolver(5.0), ca_store=CaStore(tmp_path)
+    )
+
+
+def root_creds(slapd: SlapdServer) -> BindCredentials:
+    return creds_for(slapd, slapd.root_dn, slapd.root_password)
+
+
+def root_session(connector: Connector, slapd: SlapdServer, url: LdapUrl | None = None) -> Session:
+    settings = connector.settings_for(root_creds(slapd))
+    session = connector.open(settings, url or settings.urls[0])
+    session.bind(slapd.root_dn, slapd.root_password)
+    return session
+
+
+def describe(conn: ldap.LDAPObject, dn: str) -> str:
+    conn.modify_s(dn, [(ldap.MOD_REPLACE, "description", [b"set via referral"])])
+    return dn
+
+
+def referral_object(slapd: SlapdServer, target: str) -> str:
+    dn = f"ou=moved-{os.urandom(3).hex()},{slapd.base_dn}"
+    add_referral(slapd.ldap_url, slapd.root_dn, slapd.root_password, dn, target)
+    return dn
+
+
+def trust_for(slapd: SlapdServer) -> ReferralTrust:
+    return ReferralTrust.build(urls=[slapd.ldaps_url], bind_name=slapd.root_dn)
+
+
+def test_referral_to_a_trusted_host_is_followed_with_protocol_and_port_kept(
+    slapd: SlapdServer, ldap_user: LdapUser, connector: Connector
+) -> None:
+    moved = referral_object(slapd, f"ldap://127.0.0.1:{slapd.ldap_port}/{slapd.people_dn}")
+    reconnected: list[str] = []
+
+    def reconnect(url: LdapUrl) -> Session:
+        reconnected.append(str(url))
+        return root_session(connector, slapd, url)
+
+    session = root_session(connector, slapd)
+    try:
+        final_dn = follow_referrals(
+            session,
+            dn=f"uid={ldap_user.uid},{moved}",
+            operation=describe,
+            trust=trust_for(slapd),
+            reconnect=reconnect,
+        )
+    finally:
+        session.close()
+    assert final_dn.lower() == ldap_user.dn.lower()
+    assert reconnected == [f"ldaps://127.0.0.1:{slapd.ldaps_port}"]  # not the ldap:// it named
+    assert slapd.read_attrs(ldap_user.dn, "description")["description"] == [b"set via referral"]
+
+
+def test_referral_to_an_untrusted_host_is_refused_without_connecting(
+    slapd: SlapdServer, connector: Connector
+) -> None:
+    moved = referral_object(slapd, f"ldap://dc9.evil.example.net/{slapd.people_dn}")
+    session = root_session(connector, slapd)
+
+    def reconnect(url: LdapUrl) -> Session:
+        raise AssertionError(f"must not connect to {url}")
+
+    try:
+        with pytest.raises(DirectoryError) as caught:
+            follow_referrals(
+                session,
+                dn=f"uid=someone,{moved}",
+                operation=describe,
+                trust=trust_for(slapd),
+                reconnect=reconnect,
+            )
+    finally:
+        session.close()
+    assert caught.value.code == "referral_refused"
+    assert "dc9.evil.example.net" in caught.value.message
+
+
+def test_referral_loop_is_refused(slapd: SlapdServer, connector: Connector) -> None:
+    name = f"ou=loop-{os.urandom(3).hex()},{slapd.base_dn}"
+    add_referral(
+        slapd.ldap_url, slapd.root_dn, slapd.root_password, name, f"ldap://127.0.0.1/{name}"
+    )
+    session = root_session(connector, slapd)
+    try:
+        with pytest.raises(DirectoryError) as caught:
+            follow_referrals(
+                session,
+                dn=f"uid=someone,{name}",
+                operation=describe,
+                trust=trust_for(slapd),
+                reconnect=lambda url: root_session(connector, slapd, url),
+            )
+    finally:
+        session.close()
+    assert caught.value.code == "referral_refused"
+    assert "loop" in caught.value.message
+
+
+def test_referral_answer_to_password_modify_is_operation_failed(
+    slapd: SlapdServer, ldap_user: LdapUser, tmp_path: Path
+) -> None:
+    # slapd answers Password Modify below a referral object with 53 "referral missing".
+    moved = referral_object(slapd, f"ldap://127.0.0.1:{slapd.ldap_port}/{slapd.people_dn}")
+    directory = make_directory(tmp_path)
+    with pytest.raises(DirectoryError) as caught:
+        directory.reset_password(
+            creds=creds_for(slapd, slapd.admin_dn, slapd.admin_password),
+            target_dn=f"uid={ldap_user.uid},{moved}",
+            new_password=SecretStr("Unused-pw-123"),
+        )
+    assert caught.value.code == "operation_failed"
+    assert slapd.can_bind(ldap_user.dn, ldap_user.password)
