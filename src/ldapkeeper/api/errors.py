@@ -67,6 +67,33 @@ def request_id(request: Request) -> str:
     return str(getattr(request.state, "request_id", "") or "")
 
 
+def error_json(
+    request_id: str,
+    status: int,
+    message: str | list[dict[str, str]],
+    *,
+    code: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """A response in the error envelope."""
+    body: dict[str, Any] = {
+        "reqId": request_id,
+        "statusCode": status,
+        "message": message,
+        "error": _STATUS_NAMES.get(status, "Error"),
+    }
+    if code is not None:
+        body["details"] = {"code": code}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def unexpected_error(request_id: str, exc: BaseException) -> JSONResponse:
+    """The 500 of an exception nobody handled: its type is logged, none of its text is sent."""
+    # The type only: an exception's text could carry a value we cannot vouch for.
+    log.error("unhandled error", extra={"error_type": type(exc).__name__, "reqId": request_id})
+    return error_json(request_id, 500, "Something went wrong")
+
+
 def error_response(
     request: Request,
     status: int,
@@ -75,15 +102,7 @@ def error_response(
     code: str | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
-        "reqId": request_id(request),
-        "statusCode": status,
-        "message": message,
-        "error": _STATUS_NAMES.get(status, "Error"),
-    }
-    if code is not None:
-        body["details"] = {"code": code}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return error_json(request_id(request), status, message, code=code, headers=headers)
 
 
 def _issue_path(loc: tuple[int | str, ...]) -> str:
@@ -126,9 +145,5 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # The type only: an exception's text could carry a value we cannot vouch for.
-        log.error(
-            "unhandled error",
-            extra={"error_type": type(exc).__name__, "reqId": request_id(request)},
-        )
-        return error_response(request, 500, "Something went wrong")
+        # Reached only by a failure outside api.middleware.RequestFrame, which answers the rest.
+        return unexpected_error(request_id(request), exc)

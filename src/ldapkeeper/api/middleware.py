@@ -1,15 +1,16 @@
-"""Request id, metrics, body size limit and security headers."""
+"""The frame around every request: request id, security headers, metrics, body size limit,
+and the last-resort 500, so that error responses carry the same frame as the others."""
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ldapkeeper.api.errors import error_json, unexpected_error
 from ldapkeeper.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 SECURITY_HEADERS = {
@@ -20,76 +21,75 @@ SECURITY_HEADERS = {
 }
 
 
-class BodySizeLimit:
-    """Answers 413 in the error envelope when a request body exceeds ``max_bytes``."""
+class _TooLarge(Exception):
+    pass
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+
+class RequestFrame:
+    """Pure ASGI (outermost) so that 413s and unexpected errors get the frame too."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(send)
-            return
+        request_id = f"req-{uuid.uuid4().hex[:16]}"
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+        too_large = False
         seen = 0
 
-        async def limited() -> Message:
-            nonlocal seen
+        async def send_framed(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-Id"] = request_id
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        async def send_unless_too_large(message: Message) -> None:
+            # Once the body was cut off, whatever the app answers (FastAPI turns the cut into
+            # a 400 "error parsing the body") is replaced by the 413 below.
+            if not too_large:
+                await send_framed(message)
+
+        async def receive_limited() -> Message:
+            nonlocal seen, too_large
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > self.max_body_bytes:
+                    too_large = True
                     raise _TooLarge
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._reject(send)
-
-    @staticmethod
-    async def _reject(send: Send) -> None:
-        body = json.dumps(
-            {
-                "reqId": "",
-                "statusCode": 413,
-                "message": "Request body too large",
-                "error": "PayloadTooLarge",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    pass
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            too_large = True
+        else:
+            try:
+                await self.app(scope, receive_limited, send_unless_too_large)
+            except _TooLarge:
+                pass
+            except Exception as exc:
+                if response_started:
+                    raise
+                await unexpected_error(request_id, exc)(scope, receive, send_framed)
+        if too_large and not response_started:
+            too_large_error = error_json(request_id, 413, "Request body too large")
+            await too_large_error(scope, receive, send_framed)
+        template = getattr(scope.get("route"), "path", "unmatched")
+        HTTP_REQUESTS.labels(scope["method"], template, str(status)).inc()
+        HTTP_LATENCY.labels(scope["method"], template).observe(time.perf_counter() - started)
 
 
 def install_middleware(app: FastAPI, *, max_body_bytes: int) -> None:
-    @app.middleware("http")
-    async def request_context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request.state.request_id = f"req-{uuid.uuid4().hex[:16]}"
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        HTTP_REQUESTS.labels(request.method, template, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(request.method, template).observe(time.perf_counter() - started)
-        response.headers["X-Request-Id"] = request.state.request_id
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
-
-    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(RequestFrame, max_body_bytes=max_body_bytes)
