@@ -157,6 +157,22 @@ def redact_message(message: str, *secrets: SecretStr | None) -> str:
     return message[:MESSAGE_LIMIT]
 
 
+def rotation_method(
+    directory: DirectoryClient,
+    params: LdapPasswordParameters,
+    creds: BindCredentials,
+    target: str,
+) -> Method:
+    """How the password changes: an admin reset, the bind account changing its own
+    password, or the target changing its own. Decided on resolved, normalized DNs."""
+    if params.rotation_method == "target-principal":
+        return "target"
+    bind_dn = creds.dn
+    if "@" in bind_dn and "=" not in bind_dn:
+        bind_dn = directory.resolve_dn(creds=creds, name=bind_dn)
+    return "self" if directory.same_dn(bind_dn, target) else "reset"
+
+
 class RotationEngine:
     """Runs rotation attempts. Callers hold the rotation's lease (see ``claim``)."""
 
@@ -278,12 +294,7 @@ class RotationEngine:
     def _method(
         self, params: LdapPasswordParameters, creds: BindCredentials, target: str
     ) -> Method:
-        if params.rotation_method == "target-principal":
-            return "target"
-        bind_dn = creds.dn
-        if "@" in bind_dn and "=" not in bind_dn:
-            bind_dn = self.directory.resolve_dn(creds=creds, name=bind_dn)
-        return "self" if self.directory.same_dn(bind_dn, target) else "reset"
+        return rotation_method(self.directory, params, creds, target)
 
     def _current_password(
         self,

@@ -35,7 +35,13 @@ from ldapkeeper.identity.principal import Principal
 from ldapkeeper.kms.keyring import KeyRing
 from ldapkeeper.projects.service import get_environment, get_project
 from ldapkeeper.rotations import sealed
-from ldapkeeper.rotations.engine import UNFINISHED, LeaseLost, Outcome, RotationEngine
+from ldapkeeper.rotations.engine import (
+    UNFINISHED,
+    LeaseLost,
+    Outcome,
+    RotationEngine,
+    rotation_method,
+)
 from ldapkeeper.rotations.errors import (
     ImmutableParameter,
     RotationFailed,
@@ -526,9 +532,7 @@ class RotationService:
             target = rotation.target_dn
         lockout = SecretStr(generate_password(PasswordRules(length=64, symbols=2)))
         try:
-            if params.rotation_method == "target-principal" or self.directory.same_dn(
-                creds.dn, target
-            ):
+            if rotation_method(self.directory, params, creds, target) != "reset":
                 if active is None:
                     raise BadRequest("No generated credentials to revoke")
                 self.directory.change_own_password(
