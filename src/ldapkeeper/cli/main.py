@@ -1,4 +1,4 @@
-"""The ``ldapkeeper`` command: local server/operator commands (API commands join later)."""
+"""The ``ldapkeeper`` command: local server/operator commands and the API commands."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Annotated
 import typer
 
 from ldapkeeper.bootstrap import BootstrapResult
+from ldapkeeper.cli import connections, login, projects, rotations, secrets
+from ldapkeeper.cli.output import reports_failures
 from ldapkeeper.kms.errors import KmsError
 from ldapkeeper.settings import Settings
 
@@ -142,6 +144,15 @@ def rotate_root(
             f"re-wrapped {count} data keys; start servers with LDAPKEEPER_ROOT_KEY set to the "
             "new key (LDAPKEEPER_ROOT_KEY_PREVIOUS may keep the old one until all have restarted)"
         )
+
+
+# API commands: talk to a server over HTTP (LDAPKEEPER_URL or `ldapkeeper login`).
+app.command("login")(reports_failures(login.login))
+app.command("logout")(reports_failures(login.logout))
+app.add_typer(connections.app, name="connections")
+app.add_typer(rotations.app, name="rotations")
+app.add_typer(secrets.app, name="secrets")
+app.add_typer(projects.app, name="projects")
 
 
 if __name__ == "__main__":
