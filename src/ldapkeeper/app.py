@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from ldapkeeper.api.errors import install_error_handlers
 from ldapkeeper.api.middleware import install_middleware
 from ldapkeeper.api.openapi import install_openapi
-from ldapkeeper.api.routers import audit, auth, identities, projects, status
+from ldapkeeper.api.routers import audit, auth, connections, identities, projects, status
 from ldapkeeper.runtime import Runtime, build_runtime
 from ldapkeeper.settings import Settings
 
@@ -22,7 +22,14 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     install_error_handlers(app)
     install_middleware(app, max_body_bytes=runtime.settings.max_request_bytes)
-    for router in (status.router, auth.router, projects.router, identities.router, audit.router):
+    for router in (
+        status.router,
+        auth.router,
+        projects.router,
+        identities.router,
+        audit.router,
+        connections.router,
+    ):
         app.include_router(router)
     install_openapi(app)
     return app

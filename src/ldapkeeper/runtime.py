@@ -7,10 +7,13 @@ from dataclasses import dataclass, field
 from ldapkeeper.bootstrap import BootstrapResult, bootstrap, current_org_id
 from ldapkeeper.db.migrate import upgrade
 from ldapkeeper.db.session import Database
+from ldapkeeper.directory import DirectoryClient
 from ldapkeeper.identity.service import LoginPolicy
 from ldapkeeper.identity.tokens import TokenService, load_signing_key
 from ldapkeeper.kms.keyring import KeyRing
 from ldapkeeper.kms.root_key import load_or_create_root_key, parse_root_key
+from ldapkeeper.ldap.client import LdapDirectory
+from ldapkeeper.ldap.guard import NetworkPolicy
 from ldapkeeper.settings import Settings
 
 
@@ -21,6 +24,7 @@ class Runtime:
     keyring: KeyRing
     tokens: TokenService
     org_id: str
+    directory: DirectoryClient
     bootstrap_result: BootstrapResult | None = field(default=None, repr=False)
 
     @property
@@ -33,6 +37,19 @@ def open_keyring(settings: Settings) -> KeyRing:
     root = load_or_create_root_key(root_text, settings.data_dir)
     previous = settings.root_key_previous
     return KeyRing(root, parse_root_key(previous.get_secret_value()) if previous else None)
+
+
+def open_directory(settings: Settings) -> DirectoryClient:
+    """The LDAP adapter configured from settings (timeout, network guard, CA dir, referrals)."""
+    return LdapDirectory(
+        ca_dir=settings.data_dir / "ca",
+        network_policy=NetworkPolicy(
+            allow_internal=settings.allow_internal_ip_connections,
+            allowed_networks=settings.networks,
+        ),
+        timeout_seconds=settings.ldap_timeout_seconds,
+        referral_hosts=settings.referral_hosts,
+    )
 
 
 def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
@@ -56,5 +73,6 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         keyring=keyring,
         tokens=TokenService(signing_key),
         org_id=org_id,
+        directory=open_directory(settings),
         bootstrap_result=result,
     )

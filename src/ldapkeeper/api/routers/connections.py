@@ -1,0 +1,184 @@
+"""LDAP App Connections under ``/api/v1/app-connections`` (Infisical's routes, SPEC section 3)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from ldapkeeper.api.deps import ContextDep, PrincipalDep, RuntimeDep
+from ldapkeeper.connections import service
+from ldapkeeper.connections.schemas import (
+    APP,
+    OPTIONS,
+    AppConnectionList,
+    AppConnectionOne,
+    AppConnectionOptions,
+    AppConnectionPublic,
+    AvailableConnection,
+    AvailableConnectionList,
+    CheckError,
+    CheckResult,
+    LdapConnectionCreate,
+    LdapConnectionUpdate,
+)
+from ldapkeeper.runtime import Runtime
+
+router = APIRouter(prefix="/api/v1/app-connections", tags=["app-connections"])
+
+ProjectIdQuery = Annotated[
+    str | None,
+    Query(
+        alias="projectId",
+        max_length=64,
+        description="The project; absent for org-level connections",
+    ),
+]
+ConnectionId = Annotated[str, Path(max_length=64, description="The connection's id")]
+
+
+def _services(runtime: Runtime) -> service.Services:
+    return service.Services(db=runtime.db, keyring=runtime.keyring, directory=runtime.directory)
+
+
+@router.get("/options", response_model=AppConnectionOptions)
+def list_options(principal: PrincipalDep) -> AppConnectionOptions:
+    """The kinds of app connection this server offers (LDAP, simple bind)."""
+    del principal  # authenticated, nothing else to check
+    return OPTIONS
+
+
+@router.get("", response_model=AppConnectionList)
+def list_all(
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    context: ContextDep,
+    project_id: ProjectIdQuery = None,
+) -> AppConnectionList:
+    """Connections of every app in the project (or the org-level ones), sorted by name.
+
+    LDAP is the only app, so this is the LDAP list.
+    """
+    return list_ldap(runtime, principal, context, project_id)
+
+
+@router.get("/ldap", response_model=AppConnectionList)
+def list_ldap(
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    context: ContextDep,
+    project_id: ProjectIdQuery = None,
+) -> AppConnectionList:
+    """LDAP connections in the project (or the org-level ones), sorted by name."""
+    rows = service.list_connections(
+        runtime.db, principal=principal, context=context, project_id=project_id
+    )
+    return AppConnectionList(app_connections=[AppConnectionPublic.from_row(r) for r in rows])
+
+
+@router.get("/ldap/available", response_model=AvailableConnectionList)
+def list_available(
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    context: ContextDep,
+    project_id: ProjectIdQuery = None,
+) -> AvailableConnectionList:
+    """LDAP connections the caller may use in a rotation of the project."""
+    rows = service.available_connections(
+        runtime.db, principal=principal, context=context, project_id=project_id
+    )
+    return AvailableConnectionList(
+        app_connections=[
+            AvailableConnection(
+                app=APP, name=r.name, id=r.id, project_id=r.project_id, org_id=r.org_id
+            )
+            for r in rows
+        ]
+    )
+
+
+@router.get("/ldap/connection-name/{name}", response_model=AppConnectionOne)
+def get_by_name(
+    name: str,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    context: ContextDep,
+    project_id: ProjectIdQuery = None,
+) -> AppConnectionOne:
+    """One LDAP connection by name in the project (or among the org-level ones)."""
+    row = service.get_connection_by_name(
+        runtime.db, principal=principal, context=context, name=name, project_id=project_id
+    )
+    return AppConnectionOne(app_connection=AppConnectionPublic.from_row(row))
+
+
+@router.get("/ldap/{connection_id}", response_model=AppConnectionOne)
+def get_one(
+    connection_id: ConnectionId, runtime: RuntimeDep, principal: PrincipalDep, context: ContextDep
+) -> AppConnectionOne:
+    """One LDAP connection by id (never its password)."""
+    row = service.get_connection(
+        runtime.db, principal=principal, context=context, connection_id=connection_id
+    )
+    return AppConnectionOne(app_connection=AppConnectionPublic.from_row(row))
+
+
+@router.post("/ldap", response_model=AppConnectionOne)
+def create(
+    body: LdapConnectionCreate, runtime: RuntimeDep, principal: PrincipalDep, context: ContextDep
+) -> AppConnectionOne:
+    """Bind with the credentials, then store the connection (nothing is stored on failure)."""
+    row = service.create_connection(
+        _services(runtime), principal=principal, context=context, body=body
+    )
+    return AppConnectionOne(app_connection=AppConnectionPublic.from_row(row))
+
+
+@router.patch("/ldap/{connection_id}", response_model=AppConnectionOne)
+def update(
+    connection_id: ConnectionId,
+    body: LdapConnectionUpdate,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    context: ContextDep,
+) -> AppConnectionOne:
+    """Change the name, description or the whole credentials (re-bound first)."""
+    row = service.update_connection(
+        _services(runtime),
+        principal=principal,
+        context=context,
+        connection_id=connection_id,
+        body=body,
+    )
+    return AppConnectionOne(app_connection=AppConnectionPublic.from_row(row))
+
+
+@router.delete("/ldap/{connection_id}", response_model=AppConnectionOne)
+def delete(
+    connection_id: ConnectionId, runtime: RuntimeDep, principal: PrincipalDep, context: ContextDep
+) -> AppConnectionOne:
+    """Delete a connection; answers with the deleted one."""
+    row = service.delete_connection(
+        runtime.db, principal=principal, context=context, connection_id=connection_id
+    )
+    return AppConnectionOne(app_connection=AppConnectionPublic.from_row(row))
+
+
+@router.post(
+    "/ldap/{connection_id}/check", response_model=CheckResult, response_model_exclude_none=True
+)
+def check(
+    connection_id: ConnectionId, runtime: RuntimeDep, principal: PrincipalDep, context: ContextDep
+) -> CheckResult:
+    """Bind with the stored credentials: ``ok``, or ``error`` with a code and a message."""
+    outcome = service.check_connection(
+        _services(runtime), principal=principal, context=context, connection_id=connection_id
+    )
+    error = (
+        CheckError(code=outcome.error.code, message=outcome.error.message)
+        if outcome.error
+        else None
+    )
+    return CheckResult(
+        status="ok" if outcome.ok else "error", latency_ms=outcome.latency_ms, error=error
+    )

@@ -1,0 +1,1 @@
+"""LDAP App Connections: stored, encrypted bind credentials proven by a live bind."""
