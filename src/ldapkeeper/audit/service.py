@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -28,13 +28,27 @@ class RequestContext:
 
 
 def scrub(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """Drop every key that could name secret material (recursively)."""
-    clean: dict[str, Any] = {}
-    for key, value in metadata.items():
-        if _SECRET_KEY.search(key) and key not in _SAFE_KEYS:
-            continue
-        clean[key] = scrub(value) if isinstance(value, Mapping) else value
-    return clean
+    """Drop every key that could name secret material (recursively, lists included)."""
+    return {
+        key: _scrub_value(value)
+        for key, value in metadata.items()
+        if not _SECRET_KEY.search(key) or key in _SAFE_KEYS
+    }
+
+
+def _scrub_value(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return scrub(value)
+    if isinstance(value, list | tuple):
+        return [_scrub_value(item) for item in value]
+    return value
+
+
+def _as_utc(moment: datetime | None) -> datetime | None:
+    # A date without a zone is UTC (as every timestamp of the API); the column refuses naive.
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 def record(
@@ -71,7 +85,8 @@ def query(
     limit: int,
     offset: int,
 ) -> Sequence[AuditEvent]:
-    """Events newest first, filtered."""
+    """Events newest first, filtered; dates without a zone are taken as UTC."""
+    start, end = _as_utc(start), _as_utc(end)
     stmt = select(AuditEvent).order_by(AuditEvent.created_at.desc(), AuditEvent.id)
     if project_id is not None:
         stmt = stmt.where(AuditEvent.project_id == project_id)
