@@ -7,7 +7,16 @@ from fastapi import FastAPI
 from ldapkeeper.api.errors import install_error_handlers
 from ldapkeeper.api.middleware import install_middleware
 from ldapkeeper.api.openapi import install_openapi
-from ldapkeeper.api.routers import audit, auth, connections, identities, projects, status
+from ldapkeeper.api.routers import (
+    audit,
+    auth,
+    connections,
+    folders,
+    identities,
+    projects,
+    secrets,
+    status,
+)
 from ldapkeeper.runtime import Runtime, build_runtime
 from ldapkeeper.settings import Settings
 
@@ -29,6 +38,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         identities.router,
         audit.router,
         connections.router,
+        secrets.router,
+        folders.router,
     ):
         app.include_router(router)
     install_openapi(app)

@@ -1,0 +1,250 @@
+"""Infisical's v3 raw secrets routes, as the ``infisicalsdk`` client calls them (SPEC 5)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from ldapkeeper.api.deps import ContextDep, PrincipalDep, RuntimeDep, require_project_action
+from ldapkeeper.audit.service import record
+from ldapkeeper.identity.permissions import Subject, is_allowed
+from ldapkeeper.identity.principal import Principal
+from ldapkeeper.runtime import Runtime
+from ldapkeeper.secrets import service
+from ldapkeeper.secrets.errors import SecretTagsUnsupported, UnsupportedSecretType
+from ldapkeeper.secrets.schemas import (
+    SECRET_NAME_PATTERN,
+    ProjectRef,
+    SecretCreate,
+    SecretDelete,
+    SecretGetQuery,
+    SecretList,
+    SecretListQuery,
+    SecretOne,
+    SecretPublic,
+    SecretType,
+    SecretUpdate,
+)
+from ldapkeeper.secrets.service import SecretView
+
+router = APIRouter(prefix="/api/v3/secrets", tags=["secrets"])
+
+SecretNameParam = Annotated[
+    str,
+    Path(pattern=SECRET_NAME_PATTERN, description="The secret's key (no whitespace, '/', ':')"),
+]
+
+
+def _authorize(
+    runtime: Runtime, principal: Principal, ref: ProjectRef, action: str
+) -> tuple[str, bool]:
+    """The project's id once ``action`` is allowed there, and whether values may be read."""
+    with runtime.db.read() as session:
+        project = service.resolve_project(
+            session, org_id=principal.org_id, project_id=ref.ref_id, project_slug=ref.ref_slug
+        )
+    role = require_project_action(runtime, principal, project.id, Subject.SECRETS, action)
+    return project.id, is_allowed(role, Subject.SECRETS, "read-value")
+
+
+def _shared_only(secret_type: SecretType) -> None:
+    if secret_type != "shared":
+        raise UnsupportedSecretType()
+
+
+def _event(view: SecretView) -> dict[str, object]:
+    """Audit metadata of one secret: where it is and which version; never its value."""
+    return {
+        "environment": view.environment,
+        "secretPath": view.secret_path,
+        "secretKey": view.key,
+        "secretId": view.id,
+        "version": view.version,
+    }
+
+
+@router.get("/raw", response_model=SecretList)
+def list_secrets(
+    query: Annotated[SecretListQuery, Query()],
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    context: ContextDep,
+) -> SecretList:
+    """The secrets of a folder (``recursive``: and below). Values need ``read-value`` and
+    ``viewSecretValue``; otherwise they are masked and ``secretValueHidden`` is true."""
+    project_id, may_read = _authorize(runtime, principal, query, "describe")
+    with runtime.db.write() as session:
+        # No secret carries a tag, so a tag filter matches none.
+        views = (
+            []
+            if query.tag_slugs
+            else service.list_secrets(
+                session,
+                runtime.keyring,
+                project_id=project_id,
+                environment=query.environment,
+                secret_path=query.secret_path,
+                recursive=query.recursive,
+                reveal=may_read and query.view_secret_value,
+                expand=query.expand_secret_references,
+            )
+        )
+        record(
+            session,
+            event_type="get-secrets",
+            actor=principal,
+            project_id=project_id,
+            metadata={
+                "environment": query.environment,
+                "secretPath": query.secret_path,
+                "recursive": query.recursive,
+                "count": len(views),
+            },
+            context=context,
+        )
+    return SecretList(secrets=[SecretPublic.from_view(view) for view in views], imports=[])
+
+
+@router.get("/raw/{secret_name}", response_model=SecretOne)
+def get_secret(
+    secret_name: SecretNameParam,
+    query: Annotated[SecretGetQuery, Query()],
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    context: ContextDep,
+) -> SecretOne:
+    """One secret (or, with ``version``, one of its versions)."""
+    _shared_only(query.type)
+    project_id, may_read = _authorize(runtime, principal, query, "describe")
+    with runtime.db.write() as session:
+        view = service.get_secret(
+            session,
+            runtime.keyring,
+            project_id=project_id,
+            environment=query.environment,
+            secret_path=query.secret_path,
+            key=secret_name,
+            version=query.version,
+            reveal=may_read and query.view_secret_value,
+            expand=query.expand_secret_references,
+        )
+        record(
+            session,
+            event_type="get-secret",
+            actor=principal,
+            project_id=project_id,
+            metadata=_event(view),
+            context=context,
+        )
+    return SecretOne(secret=SecretPublic.from_view(view))
+
+
+@router.post("/raw/{secret_name}", response_model=SecretOne)
+def create_secret(
+    secret_name: SecretNameParam,
+    body: SecretCreate,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    context: ContextDep,
+) -> SecretOne:
+    """Create a secret; its folder path is made on demand. 400 if the name is taken."""
+    _shared_only(body.type)
+    if body.tag_ids:
+        raise SecretTagsUnsupported()
+    project_id, may_read = _authorize(runtime, principal, body, "create")
+    with runtime.db.write() as session:
+        view = service.create_secret(
+            session,
+            runtime.keyring,
+            project_id=project_id,
+            environment=body.environment,
+            secret_path=body.secret_path,
+            key=secret_name,
+            value=body.secret_value,
+            comment=body.secret_comment,
+            skip_multiline_encoding=body.skip_multiline_encoding,
+            reveal=may_read,
+        )
+        record(
+            session,
+            event_type="create-secret",
+            actor=principal,
+            project_id=project_id,
+            metadata=_event(view),
+            context=context,
+        )
+    return SecretOne(secret=SecretPublic.from_view(view))
+
+
+@router.patch("/raw/{secret_name}", response_model=SecretOne)
+def update_secret(
+    secret_name: SecretNameParam,
+    body: SecretUpdate,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    context: ContextDep,
+) -> SecretOne:
+    """Change a secret's value, comment or name: a new version. Rotation-managed: 400."""
+    _shared_only(body.type)
+    if body.tag_ids:
+        raise SecretTagsUnsupported()
+    project_id, may_read = _authorize(runtime, principal, body, "edit")
+    with runtime.db.write() as session:
+        view = service.update_secret(
+            session,
+            runtime.keyring,
+            project_id=project_id,
+            environment=body.environment,
+            secret_path=body.secret_path,
+            key=secret_name,
+            new_key=body.new_secret_name,
+            value=body.secret_value,
+            comment=body.secret_comment,
+            skip_multiline_encoding=body.skip_multiline_encoding,
+            reveal=may_read,
+        )
+        metadata = _event(view)
+        if view.key != secret_name:
+            metadata["renamedFrom"] = secret_name
+        record(
+            session,
+            event_type="update-secret",
+            actor=principal,
+            project_id=project_id,
+            metadata=metadata,
+            context=context,
+        )
+    return SecretOne(secret=SecretPublic.from_view(view))
+
+
+@router.delete("/raw/{secret_name}", response_model=SecretOne)
+def delete_secret(
+    secret_name: SecretNameParam,
+    body: SecretDelete,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    context: ContextDep,
+) -> SecretOne:
+    """Delete a secret with its versions; answers the deleted secret. Rotation-managed: 400."""
+    _shared_only(body.type)
+    project_id, may_read = _authorize(runtime, principal, body, "delete")
+    with runtime.db.write() as session:
+        view = service.delete_secret(
+            session,
+            runtime.keyring,
+            project_id=project_id,
+            environment=body.environment,
+            secret_path=body.secret_path,
+            key=secret_name,
+            reveal=may_read,
+        )
+        record(
+            session,
+            event_type="delete-secret",
+            actor=principal,
+            project_id=project_id,
+            metadata=_event(view),
+            context=context,
+        )
+    return SecretOne(secret=SecretPublic.from_view(view))

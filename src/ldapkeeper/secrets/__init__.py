@@ -1,0 +1,1 @@
+"""Secrets: folders per environment, sealed values with versions, reference expansion."""

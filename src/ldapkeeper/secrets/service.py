@@ -1,0 +1,570 @@
+"""Secrets of a project: one row per key and folder, its value sealed with the project's key,
+and a sealed ``SecretVersion`` for every write.
+
+Two audiences. The API functions (``list_secrets`` … ``delete_secret``) resolve an
+environment slug and a path and answer with ``SecretView``. The rotation engine's functions
+(``ensure_folder``, ``secret_exists``, ``write_managed_secret``, ``rename_managed_secret``,
+``delete_managed_secrets``, ``read_secret_value``) work on rows. None of them commits: they
+run inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, exists, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ldapkeeper.db.base import new_id, utcnow
+from ldapkeeper.db.models import Environment, Folder, Project, Secret, SecretVersion
+from ldapkeeper.kms.keyring import KeyRing, Scope
+from ldapkeeper.projects.errors import ProjectNotFound
+from ldapkeeper.projects.service import get_environment, get_project, get_project_by_slug
+from ldapkeeper.secrets.errors import (
+    SecretAlreadyExists,
+    SecretManagedByOtherRotation,
+    SecretManagedByRotation,
+    SecretNotFound,
+    SecretVersionNotFound,
+)
+from ldapkeeper.secrets.folders import canonical_path, find_folder, folders_at
+from ldapkeeper.secrets.folders import ensure_folder as ensure_folder
+from ldapkeeper.secrets.references import (
+    ReferencedSecret,
+    ReferenceExpander,
+    SecretAddress,
+    has_references,
+)
+
+
+@dataclass(frozen=True)
+class SecretView:
+    """A secret as the API shows it. ``value`` is None when the caller may not see it."""
+
+    id: str
+    project_id: str
+    environment: str
+    secret_path: str
+    key: str
+    value: str | None
+    comment: str
+    version: int
+    skip_multiline_encoding: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+def resolve_project(
+    session: Session, *, org_id: str, project_id: str | None, project_slug: str | None
+) -> Project:
+    """The project named by id (preferred) or slug inside the organization; 404 otherwise."""
+    if project_id is not None:
+        return get_project(session, org_id=org_id, project_id=project_id)
+    if project_slug is not None:
+        return get_project_by_slug(session, org_id=org_id, slug=project_slug)
+    raise ProjectNotFound()
+
+
+# --- sealing ------------------------------------------------------------------------------
+
+
+def _secret_record(secret_id: str) -> str:
+    return f"secrets:{secret_id}:value"
+
+
+def _version_record(version_id: str) -> str:
+    return f"secret_versions:{version_id}:value"
+
+
+def read_secret_value(session: Session, keyring: KeyRing, secret: Secret) -> str:
+    """The current plaintext value of ``secret``; DecryptionFailed if its ciphertext is not
+    the one sealed for this row."""
+    plain = keyring.open(
+        session, Scope.project(secret.project_id), _secret_record(secret.id), secret.value_sealed
+    )
+    return plain.decode("utf-8")
+
+
+def _read_version_value(
+    session: Session, keyring: KeyRing, version: SecretVersion, *, project_id: str
+) -> str:
+    plain = keyring.open(
+        session, Scope.project(project_id), _version_record(version.id), version.value_sealed
+    )
+    return plain.decode("utf-8")
+
+
+def _store_value(session: Session, keyring: KeyRing, secret: Secret, value: str) -> None:
+    """Seal ``value`` into the row and append the sealed version ``secret.version``."""
+    scope = Scope.project(secret.project_id)
+    plain = value.encode("utf-8")
+    secret.value_sealed = keyring.seal(session, scope, _secret_record(secret.id), plain)
+    version_id = new_id()
+    session.add(
+        SecretVersion(
+            id=version_id,
+            secret_id=secret.id,
+            version=secret.version,
+            key=secret.key,
+            comment=secret.comment,
+            value_sealed=keyring.seal(session, scope, _version_record(version_id), plain),
+        )
+    )
+
+
+# --- rows ---------------------------------------------------------------------------------
+
+
+def _find_secret(
+    session: Session, *, folder_id: str, key: str, for_update: bool = False
+) -> Secret | None:
+    query = select(Secret).where(Secret.folder_id == folder_id, Secret.key == key)
+    if for_update:
+        # Serializes concurrent writers of one secret on PostgreSQL (version numbers).
+        query = query.with_for_update()
+    return session.scalar(query)
+
+
+def secret_exists(session: Session, *, folder_id: str, key: str) -> bool:
+    """Whether the folder holds a secret named ``key``."""
+    return bool(
+        session.scalar(select(exists().where(Secret.folder_id == folder_id, Secret.key == key)))
+    )
+
+
+def _insert_secret(
+    session: Session,
+    keyring: KeyRing,
+    *,
+    folder: Folder,
+    key: str,
+    value: str,
+    comment: str,
+    skip_multiline_encoding: bool,
+    rotation_id: str | None,
+) -> Secret:
+    secret = Secret(
+        id=new_id(),
+        project_id=folder.project_id,
+        environment_id=folder.environment_id,
+        folder_id=folder.id,
+        key=key,
+        comment=comment,
+        skip_multiline_encoding=skip_multiline_encoding,
+        version=1,
+        managed_by_rotation_id=rotation_id,
+        value_sealed=b"",
+    )
+    scope = Scope.project(folder.project_id)
+    secret.value_sealed = keyring.seal(
+        session, scope, _secret_record(secret.id), value.encode("utf-8")
+    )
+    try:
+        with session.begin_nested():
+            session.add(secret)
+            session.flush()
+    except IntegrityError:
+        # Another transaction created the same key in this folder first.
+        raise SecretAlreadyExists(key) from None
+    version_id = new_id()
+    session.add(
+        SecretVersion(
+            id=version_id,
+            secret_id=secret.id,
+            version=1,
+            key=key,
+            comment=comment,
+            value_sealed=keyring.seal(
+                session, scope, _version_record(version_id), value.encode("utf-8")
+            ),
+        )
+    )
+    session.flush()
+    return secret
+
+
+def _bump(session: Session, keyring: KeyRing, secret: Secret, value: str) -> None:
+    secret.version += 1
+    secret.updated_at = utcnow()
+    _store_value(session, keyring, secret, value)
+    session.flush()
+
+
+# --- the rotation engine's functions --------------------------------------------------------
+
+
+def write_managed_secret(
+    session: Session,
+    keyring: KeyRing,
+    *,
+    project_id: str,
+    folder: Folder,
+    key: str,
+    value: str,
+    rotation_id: str,
+) -> Secret:
+    """Create the secret ``key`` in ``folder`` or write a new version of it, managed by
+    ``rotation_id`` from then on (read-only through the API).
+
+    An existing unmanaged secret of that name is taken over (its earlier value stays in its
+    versions). Raises SecretManagedByOtherRotation when another rotation manages it, and
+    ValueError when ``folder`` is not in ``project_id``.
+    """
+    if folder.project_id != project_id:
+        raise ValueError("folder belongs to another project")
+    secret = _find_secret(session, folder_id=folder.id, key=key, for_update=True)
+    if secret is None:
+        return _insert_secret(
+            session,
+            keyring,
+            folder=folder,
+            key=key,
+            value=value,
+            comment="",
+            skip_multiline_encoding=False,
+            rotation_id=rotation_id,
+        )
+    if secret.managed_by_rotation_id not in (None, rotation_id):
+        raise SecretManagedByOtherRotation(key)
+    secret.managed_by_rotation_id = rotation_id
+    _bump(session, keyring, secret, value)
+    return secret
+
+
+def rename_managed_secret(
+    session: Session, *, rotation_id: str, old_key: str, new_key: str
+) -> Secret | None:
+    """Rename the secret that ``rotation_id`` writes as ``old_key`` to ``new_key``.
+
+    A rename changes no value, so it adds no version. Idempotent: when only ``new_key``
+    exists (already renamed) that secret is returned; when the rotation has written
+    neither yet, nothing happens (None). Raises SecretAlreadyExists when another secret of
+    the folder has ``new_key``.
+    """
+    managed = select(Secret).where(Secret.managed_by_rotation_id == rotation_id)
+    secret = session.scalar(managed.where(Secret.key == old_key).with_for_update())
+    if secret is None:
+        return session.scalar(managed.where(Secret.key == new_key))
+    if new_key == old_key:
+        return secret
+    if secret_exists(session, folder_id=secret.folder_id, key=new_key):
+        raise SecretAlreadyExists(new_key)
+    secret.key = new_key
+    secret.updated_at = utcnow()
+    session.flush()
+    return secret
+
+
+def delete_managed_secrets(session: Session, *, rotation_id: str) -> int:
+    """Delete every secret that ``rotation_id`` writes (with their versions); the count."""
+    result = session.execute(
+        delete(Secret)
+        .where(Secret.managed_by_rotation_id == rotation_id)
+        .execution_options(synchronize_session="fetch")
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- reading for the API ----------------------------------------------------------------------
+
+
+class _ValueReader:
+    """Opens values and, when asked, expands their references, looking referenced secrets up
+    in the same project (any environment and folder) once per request."""
+
+    def __init__(self, session: Session, keyring: KeyRing, *, project_id: str, expand: bool):
+        self._session = session
+        self._keyring = keyring
+        self._project_id = project_id
+        self._expand = expand
+        self._folders: dict[tuple[str, str], dict[str, Secret]] = {}
+        self._expander = ReferenceExpander(self._lookup)
+
+    def present(self, plain: str, *, origin: SecretAddress, managed: bool) -> str:
+        """``plain`` as the caller gets it: expanded when asked, unless rotation-written."""
+        if not self._expand or managed or not has_references(plain):
+            return plain
+        return self._expander.expand(plain, origin=origin)
+
+    def value(self, secret: Secret, *, environment: str, path: str) -> str:
+        """The current value of ``secret``, presented."""
+        plain = read_secret_value(self._session, self._keyring, secret)
+        origin = SecretAddress(environment, path, secret.key)
+        return self.present(plain, origin=origin, managed=secret.managed_by_rotation_id is not None)
+
+    def _lookup(self, address: SecretAddress) -> ReferencedSecret | None:
+        where = (address.environment, address.path)
+        rows = self._folders.get(where)
+        if rows is None:
+            rows = {}
+            env = self._session.scalar(
+                select(Environment).where(
+                    Environment.project_id == self._project_id,
+                    Environment.slug == address.environment,
+                )
+            )
+            folder = (
+                find_folder(self._session, environment_id=env.id, path=address.path)
+                if env
+                else None
+            )
+            if folder is not None:
+                found = self._session.scalars(select(Secret).where(Secret.folder_id == folder.id))
+                rows = {row.key: row for row in found}
+            self._folders[where] = rows
+        secret = rows.get(address.key)
+        if secret is None:
+            return None
+        return ReferencedSecret(
+            value=read_secret_value(self._session, self._keyring, secret),
+            expandable=secret.managed_by_rotation_id is None,
+        )
+
+
+def _view(
+    secret: Secret,
+    *,
+    environment: str,
+    path: str,
+    value: str | None,
+    key: str | None = None,
+    comment: str | None = None,
+    version: int | None = None,
+    updated_at: datetime | None = None,
+) -> SecretView:
+    return SecretView(
+        id=secret.id,
+        project_id=secret.project_id,
+        environment=environment,
+        secret_path=path,
+        key=secret.key if key is None else key,
+        value=value,
+        comment=secret.comment if comment is None else comment,
+        version=secret.version if version is None else version,
+        skip_multiline_encoding=secret.skip_multiline_encoding,
+        created_at=secret.created_at,
+        updated_at=secret.updated_at if updated_at is None else updated_at,
+    )
+
+
+def list_secrets(
+    session: Session,
+    keyring: KeyRing,
+    *,
+    project_id: str,
+    environment: str,
+    secret_path: str,
+    recursive: bool,
+    reveal: bool,
+    expand: bool,
+) -> list[SecretView]:
+    """The secrets of a folder (and, with ``recursive``, of every folder below it), ordered
+    by path then key. An unknown path has none. Values are opened only when ``reveal``.
+
+    Raises EnvironmentNotFound, and (with ``expand``) the reference errors (400).
+    """
+    env = get_environment(session, project_id=project_id, slug=environment)
+    folders = folders_at(session, environment_id=env.id, path=secret_path, recursive=recursive)
+    paths = {folder.id: folder.path for folder in folders}
+    if not paths:
+        return []
+    rows = session.scalars(select(Secret).where(Secret.folder_id.in_(paths))).all()
+    rows = sorted(rows, key=lambda row: (paths[row.folder_id], row.key))
+    reader = _ValueReader(session, keyring, project_id=project_id, expand=expand)
+    return [
+        _view(
+            row,
+            environment=env.slug,
+            path=paths[row.folder_id],
+            value=reader.value(row, environment=env.slug, path=paths[row.folder_id])
+            if reveal
+            else None,
+        )
+        for row in rows
+    ]
+
+
+def _locate_secret(
+    session: Session,
+    *,
+    project_id: str,
+    environment: str,
+    secret_path: str,
+    key: str,
+    for_update: bool = False,
+) -> tuple[Environment, str, Secret]:
+    env = get_environment(session, project_id=project_id, slug=environment)
+    path = canonical_path(secret_path)
+    folder = find_folder(session, environment_id=env.id, path=path)
+    secret = (
+        _find_secret(session, folder_id=folder.id, key=key, for_update=for_update)
+        if folder is not None
+        else None
+    )
+    if secret is None:
+        raise SecretNotFound(key)
+    return env, path, secret
+
+
+def get_secret(
+    session: Session,
+    keyring: KeyRing,
+    *,
+    project_id: str,
+    environment: str,
+    secret_path: str,
+    key: str,
+    version: int | None,
+    reveal: bool,
+    expand: bool,
+) -> SecretView:
+    """One secret, or one of its versions (its key, value and comment of then).
+
+    Raises EnvironmentNotFound, SecretNotFound, SecretVersionNotFound, and (with
+    ``expand``) the reference errors (400).
+    """
+    env, path, secret = _locate_secret(
+        session, project_id=project_id, environment=environment, secret_path=secret_path, key=key
+    )
+    reader = _ValueReader(session, keyring, project_id=project_id, expand=expand)
+    if version is None:
+        value = reader.value(secret, environment=env.slug, path=path) if reveal else None
+        return _view(secret, environment=env.slug, path=path, value=value)
+    row = session.scalar(
+        select(SecretVersion).where(
+            SecretVersion.secret_id == secret.id, SecretVersion.version == version
+        )
+    )
+    if row is None:
+        raise SecretVersionNotFound(key, version)
+    value = None
+    if reveal:
+        plain = _read_version_value(session, keyring, row, project_id=secret.project_id)
+        value = reader.present(
+            plain,
+            origin=SecretAddress(env.slug, path, secret.key),
+            managed=secret.managed_by_rotation_id is not None,
+        )
+    return _view(
+        secret,
+        environment=env.slug,
+        path=path,
+        value=value,
+        key=row.key,
+        comment=row.comment,
+        version=row.version,
+        updated_at=row.created_at,
+    )
+
+
+# --- writing for the API ----------------------------------------------------------------------
+
+
+def create_secret(
+    session: Session,
+    keyring: KeyRing,
+    *,
+    project_id: str,
+    environment: str,
+    secret_path: str,
+    key: str,
+    value: str,
+    comment: str,
+    skip_multiline_encoding: bool,
+    reveal: bool,
+) -> SecretView:
+    """Create a secret (version 1), making its folder path on demand.
+
+    Raises EnvironmentNotFound, InvalidSecretPath, SecretAlreadyExists (also when a rotation
+    manages a secret of that name).
+    """
+    env = get_environment(session, project_id=project_id, slug=environment)
+    folder = ensure_folder(session, project_id=project_id, environment_id=env.id, path=secret_path)
+    if secret_exists(session, folder_id=folder.id, key=key):
+        raise SecretAlreadyExists(key)
+    secret = _insert_secret(
+        session,
+        keyring,
+        folder=folder,
+        key=key,
+        value=value,
+        comment=comment,
+        skip_multiline_encoding=skip_multiline_encoding,
+        rotation_id=None,
+    )
+    return _view(secret, environment=env.slug, path=folder.path, value=value if reveal else None)
+
+
+def update_secret(
+    session: Session,
+    keyring: KeyRing,
+    *,
+    project_id: str,
+    environment: str,
+    secret_path: str,
+    key: str,
+    new_key: str | None,
+    value: str | None,
+    comment: str | None,
+    skip_multiline_encoding: bool | None,
+    reveal: bool,
+) -> SecretView:
+    """Change a secret's value, comment, flag and/or name (None = keep); a new version.
+
+    Raises SecretNotFound, SecretManagedByRotation (a rotation writes it), and
+    SecretAlreadyExists when ``new_key`` is taken in the folder.
+    """
+    env, path, secret = _locate_secret(
+        session,
+        project_id=project_id,
+        environment=environment,
+        secret_path=secret_path,
+        key=key,
+        for_update=True,
+    )
+    if secret.managed_by_rotation_id is not None:
+        raise SecretManagedByRotation()
+    if new_key is not None and new_key != secret.key:
+        if secret_exists(session, folder_id=secret.folder_id, key=new_key):
+            raise SecretAlreadyExists(new_key)
+        secret.key = new_key
+    plain = value if value is not None else read_secret_value(session, keyring, secret)
+    if comment is not None:
+        secret.comment = comment
+    if skip_multiline_encoding is not None:
+        secret.skip_multiline_encoding = skip_multiline_encoding
+    _bump(session, keyring, secret, plain)
+    return _view(secret, environment=env.slug, path=path, value=plain if reveal else None)
+
+
+def delete_secret(
+    session: Session,
+    keyring: KeyRing,
+    *,
+    project_id: str,
+    environment: str,
+    secret_path: str,
+    key: str,
+    reveal: bool,
+) -> SecretView:
+    """Delete a secret with its versions; returns it as it was.
+
+    Raises SecretNotFound and SecretManagedByRotation.
+    """
+    env, path, secret = _locate_secret(
+        session,
+        project_id=project_id,
+        environment=environment,
+        secret_path=secret_path,
+        key=key,
+        for_update=True,
+    )
+    if secret.managed_by_rotation_id is not None:
+        raise SecretManagedByRotation()
+    value = read_secret_value(session, keyring, secret) if reveal else None
+    view = _view(secret, environment=env.slug, path=path, value=value)
+    session.delete(secret)
+    session.flush()
+    return view
