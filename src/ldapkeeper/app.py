@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from ldapkeeper.api.errors import install_error_handlers
@@ -14,6 +17,7 @@ from ldapkeeper.api.routers import (
     folders,
     identities,
     projects,
+    rotations,
     secrets,
     status,
 )
@@ -22,8 +26,25 @@ from ldapkeeper.settings import Settings
 
 
 def create_app(runtime: Runtime) -> FastAPI:
-    """The HTTP application over an assembled runtime."""
+    """The HTTP application over an assembled runtime.
+
+    With ``run_worker`` the rotation worker runs in this process for the app's lifetime
+    (the SQLite default: server and worker in one process).
+    """
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        worker = runtime.worker() if runtime.settings.run_worker else None
+        if worker is not None:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="ldapkeeper",
         version="0.1.0",
         description="Self-hosted secrets service that rotates LDAP and Active Directory passwords",
@@ -38,6 +59,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         identities.router,
         audit.router,
         connections.router,
+        rotations.router,
         secrets.router,
         folders.router,
     ):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from ldapkeeper.bootstrap import BootstrapResult, bootstrap, current_org_id
+from ldapkeeper.clock import SystemClock
 from ldapkeeper.db.migrate import upgrade
 from ldapkeeper.db.session import Database
 from ldapkeeper.directory import DirectoryClient
@@ -14,6 +16,10 @@ from ldapkeeper.kms.keyring import KeyRing
 from ldapkeeper.kms.root_key import load_or_create_root_key, parse_root_key
 from ldapkeeper.ldap.client import LdapDirectory
 from ldapkeeper.ldap.guard import NetworkPolicy
+from ldapkeeper.notify.webhook import WebhookNotifier
+from ldapkeeper.rotations.engine import RotationEngine, StepHook
+from ldapkeeper.rotations.scheduler import RotationWorker
+from ldapkeeper.rotations.service import RotationService
 from ldapkeeper.settings import Settings
 
 
@@ -25,11 +31,17 @@ class Runtime:
     tokens: TokenService
     org_id: str
     directory: DirectoryClient
+    engine: RotationEngine
+    rotations: RotationService
     bootstrap_result: BootstrapResult | None = field(default=None, repr=False)
 
     @property
     def login_policy(self) -> LoginPolicy:
         return LoginPolicy(self.settings.login_max_failures, self.settings.login_window_seconds)
+
+    def worker(self) -> RotationWorker:
+        """A rotation worker over this runtime's engine (started by the caller)."""
+        return RotationWorker(self.engine, concurrency=self.settings.worker_concurrency)
 
 
 def open_keyring(settings: Settings) -> KeyRing:
@@ -52,6 +64,20 @@ def open_directory(settings: Settings) -> DirectoryClient:
     )
 
 
+def hold_hook(settings: Settings) -> StepHook:
+    """The crash tests' switch: block forever at ``test_hold_at`` after touching a file."""
+    step_to_hold, marker = settings.test_hold_at, settings.test_hold_file
+
+    def hold(step: str) -> None:
+        if step != step_to_hold:
+            return
+        if marker is not None:
+            marker.write_text(step)
+        threading.Event().wait()
+
+    return hold
+
+
 def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     """Migrate, bootstrap an empty database, and load the token key."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -67,12 +93,27 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         if org_id is None:
             raise RuntimeError("bootstrap did not create an organization")
         signing_key = load_signing_key(session, keyring, org_id)
+    directory = open_directory(settings)
+    notifier = WebhookNotifier(settings.notify_webhook_url) if settings.notify_webhook_url else None
+    engine = RotationEngine(
+        db=db,
+        keyring=keyring,
+        directory=directory,
+        clock=SystemClock(),
+        on_failure=notifier.rotation_failed if notifier else None,
+        hold=hold_hook(settings),
+    )
+    rotations = RotationService(
+        db=db, keyring=keyring, directory=directory, engine=engine, clock=SystemClock()
+    )
     return Runtime(
         settings=settings,
         db=db,
         keyring=keyring,
         tokens=TokenService(signing_key),
         org_id=org_id,
-        directory=open_directory(settings),
+        directory=directory,
+        engine=engine,
+        rotations=rotations,
         bootstrap_result=result,
     )
