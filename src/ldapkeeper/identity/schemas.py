@@ -10,9 +10,13 @@ from pydantic import Field
 from ldapkeeper.identity.permissions import OrgRole, ProjectRole
 from ldapkeeper.schemas import ApiModel
 
+# RFC 5321 caps an address at 254 characters; it also keeps "user:<email>" within the
+# 320-character login_throttles key on PostgreSQL.
+EMAIL_MAX_LENGTH = 254
+
 
 class UserLogin(ApiModel):
-    email: str = Field(min_length=3, max_length=320)
+    email: str = Field(min_length=3, max_length=EMAIL_MAX_LENGTH)
     password: str = Field(min_length=1, max_length=1024)
 
 
@@ -29,7 +33,7 @@ class AccessToken(ApiModel):
 
 
 class UserCreate(ApiModel):
-    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    email: str = Field(min_length=3, max_length=EMAIL_MAX_LENGTH, pattern=r"^[^@\s]+@[^@\s]+$")
     password: str = Field(min_length=12, max_length=1024)
     org_role: OrgRole = OrgRole.MEMBER
 
