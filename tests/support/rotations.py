@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
+from ldapkeeper.db.models import SecretRotation
+from ldapkeeper.rotations.engine import RotationEngine
+from ldapkeeper.rotations.schedule import MAX_FAILURES
+from ldapkeeper.rotations.scheduler import RotationWorker
+from ldapkeeper.rotations.service import RotationService
 from tests.support.app import Api
 from tests.support.slapd import SlapdServer
 
@@ -109,3 +120,148 @@ def stored_secret(api: Api, name: str, *, path: str = "/ldap") -> str:
     assert response.status_code == 200, response.text
     value: str = response.json()["secret"]["secretValue"]
     return value
+
+
+# -- the engine and worker on a fake clock -----------------------------------------------------
+
+
+class FakeClock:
+    """A settable clock (the ``ldapkeeper.clock.Clock`` protocol)."""
+
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def set(self, when: datetime) -> None:
+        with self._lock:
+            self._now = when
+
+    def advance(self, **delta: float) -> datetime:
+        with self._lock:
+            self._now += timedelta(**delta)
+            return self._now
+
+
+class StepGate:
+    """An engine ``StepHook`` that holds a rotation at chosen steps until released."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, threading.Event] = {}
+        self._reached: dict[str, threading.Event] = {}
+
+    def arm(self, step: str) -> None:
+        self._open[step] = threading.Event()
+        self._reached[step] = threading.Event()
+
+    def __call__(self, step: str) -> None:
+        gate = self._open.get(step)
+        if gate is None or gate.is_set():
+            return
+        self._reached[step].set()
+        assert gate.wait(GATE_TIMEOUT), f"the test never released step {step}"
+
+    def wait_reached(self, step: str) -> None:
+        assert self._reached[step].wait(GATE_TIMEOUT), f"no rotation reached {step}"
+
+    def release(self, step: str) -> None:
+        self._open[step].set()
+
+    def release_all(self) -> None:
+        for gate in self._open.values():
+            gate.set()
+
+
+GATE_TIMEOUT = 20.0
+#: A Monday afternoon, far from any real "now" (the API's tokens use real time).
+START = datetime(2030, 3, 11, 15, 0, tzinfo=UTC)
+
+
+@dataclass
+class Scheduling:
+    """The API harness with its engine and service on a fake clock, and a worker."""
+
+    api: Api
+    clock: FakeClock
+    engine: RotationEngine
+    worker: RotationWorker
+    gate: StepGate
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def join_threads(self) -> None:
+        for thread in self.threads:
+            thread.join(GATE_TIMEOUT)
+            assert not thread.is_alive(), "a rotation thread did not finish"
+
+    def run_due(self) -> int:
+        """Claim what is due now, run it to the end; how many were claimed."""
+        claimed = self.worker.run_once()
+        assert self.worker.wait_idle(GATE_TIMEOUT), "the worker did not finish"
+        return claimed
+
+    def row(self, rotation_id: str) -> SecretRotation:
+        with self.api.runtime.db.read() as session:
+            rotation = session.get(SecretRotation, rotation_id)
+            assert rotation is not None
+            return rotation
+
+    def fail_until_exhausted(self, rotation_id: str) -> list[timedelta]:
+        """Run each retry when due while the directory is down; the delays between them."""
+        delays: list[timedelta] = []
+        for _ in range(MAX_FAILURES):
+            due = self.row(rotation_id).due_at
+            assert due is not None
+            self.clock.set(max(due, self.clock.now()))
+            assert self.run_due() == 1
+            after = self.row(rotation_id).due_at
+            assert after is not None
+            delays.append(after - self.clock.now())
+        return delays
+
+
+def build_scheduling(
+    api: Api, *, on_failure: Callable[[SecretRotation, str], None] | None = None
+) -> Scheduling:
+    """Swap the harness's engine and rotation service for ones on a fake clock."""
+    clock = FakeClock(START)
+    gate = StepGate()
+    failures: list[tuple[str, str]] = []
+
+    def failed(rotation: SecretRotation, message: str) -> None:
+        failures.append((rotation.id, message))
+        if on_failure is not None:
+            on_failure(rotation, message)
+
+    runtime = api.runtime
+    engine = RotationEngine(
+        db=runtime.db,
+        keyring=runtime.keyring,
+        directory=runtime.directory,
+        clock=clock,
+        on_failure=failed,
+        hold=gate,
+    )
+    runtime.engine = engine
+    runtime.rotations = RotationService(
+        db=runtime.db,
+        keyring=runtime.keyring,
+        directory=runtime.directory,
+        engine=engine,
+        clock=clock,
+    )
+    worker = RotationWorker(engine, concurrency=4)
+    return Scheduling(api, clock, engine, worker, gate, failures)
+
+
+@pytest.fixture
+def scheduling(api: Api) -> Iterator[Scheduling]:
+    """The API on a fake clock (starting at ``START``) with a worker driven by the test."""
+    built = build_scheduling(api)
+    yield built
+    built.gate.release_all()
+    built.join_threads()
+    built.worker.stop()

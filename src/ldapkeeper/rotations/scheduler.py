@@ -41,7 +41,7 @@ class RotationWorker:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._held: dict[str, str] = {}
-        self._held_lock = threading.Lock()
+        self._held_lock = threading.Condition()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="rotation")
         self._threads: list[threading.Thread] = []
 
@@ -124,10 +124,16 @@ class RotationWorker:
             future.add_done_callback(self._done(rotation_id))
         return len(claimed)
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no claimed rotation is running; False when ``timeout`` ran out."""
+        with self._held_lock:
+            return self._held_lock.wait_for(lambda: not self._held, timeout)
+
     def _done(self, rotation_id: str) -> Callable[[Future[None]], None]:
         def callback(_future: Future[None]) -> None:
             with self._held_lock:
                 self._held.pop(rotation_id, None)
+                self._held_lock.notify_all()
             self._wake.set()
 
         return callback

@@ -1,0 +1,3 @@
+"""Fixtures of the rotation tests."""
+
+from tests.support.rotations import scheduling as scheduling
