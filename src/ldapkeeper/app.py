@@ -23,6 +23,7 @@ from ldapkeeper.api.routers import (
 )
 from ldapkeeper.runtime import Runtime, build_runtime
 from ldapkeeper.settings import Settings
+from ldapkeeper.ui import routes as ui_routes
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -64,6 +65,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         folders.router,
     ):
         app.include_router(router)
+    app.include_router(ui_routes.router)
     install_openapi(app)
     return app
 
