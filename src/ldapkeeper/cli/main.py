@@ -132,13 +132,27 @@ def rotate_root(
     except (OSError, KmsError) as exc:
         typer.echo(f"error: cannot use {new_key_file}: {exc}", err=True)
         raise typer.Exit(1) from exc
-    keyring = open_keyring(settings)
+    key_file = settings.data_dir / ROOT_KEY_FILE
+    if settings.root_key is None and not key_file.exists():
+        # open_keyring would generate a fresh key here: never the one that wrapped the data.
+        typer.echo(
+            f"error: no current root key: set LDAPKEEPER_ROOT_KEY ({key_file} is absent)",
+            err=True,
+        )
+        raise typer.Exit(1)
     db = Database(settings.effective_database_url)
-    with db.write() as session:
-        count = keyring.rewrap_all(session, new_root)
+    try:
+        keyring = open_keyring(settings)
+        with db.write() as session:
+            count = keyring.rewrap_all(session, new_root)
+    except KmsError as exc:
+        typer.echo(f"error: nothing re-wrapped: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        db.dispose()
     if settings.root_key is None:
-        write_key_file(settings.data_dir / ROOT_KEY_FILE, new_key_file.read_text().strip())
-        typer.echo(f"re-wrapped {count} data keys; {settings.data_dir / ROOT_KEY_FILE} updated")
+        write_key_file(key_file, new_key_file.read_text().strip())
+        typer.echo(f"re-wrapped {count} data keys; {key_file} updated")
     else:
         typer.echo(
             f"re-wrapped {count} data keys; start servers with LDAPKEEPER_ROOT_KEY set to the "
