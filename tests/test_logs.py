@@ -120,3 +120,8 @@ def test_configured_level_filters_records(capsys: pytest.CaptureFixture[str]) ->
     configure_logging("warning")
     logging.getLogger("ldapkeeper.test").info("quiet")
     assert capsys.readouterr().err == ""
+
+
+def test_uvicorn_colour_copy_of_the_message_is_dropped() -> None:
+    payload = _format(_record("Started", color_message="\x1b[36mStarted\x1b[0m"))
+    assert "color_message" not in payload

@@ -15,7 +15,12 @@ _INLINE = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/]+=*"),
     re.compile(r"(?i)((?:pass(?:word)?|secret|token)[\"']?\s*[:=]\s*[\"']?)[^\s\"',&}]+"),
 ]
-_STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+# uvicorn's color_message repeats the message with terminal colour codes.
+_STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 def redact_text(text: str) -> str:
