@@ -1,7 +1,3 @@
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -9,7 +5,8 @@ import httpx
 import jwt
 import pytest
 from fastapi.testclient import TestClient
-from tests.support.app import Api, free_port
+from tests.support.app import Api
+from tests.support.server_process import ServerProcess
 
 from ldapkeeper.app import create_app
 from ldapkeeper.identity.errors import InvalidToken
@@ -118,37 +115,19 @@ def server_process(api_any_db: Api) -> Iterator[str]:
     """``ldapkeeper serve`` in a new process over the same database and root key."""
     settings = api_any_db.runtime.settings
     assert settings.root_key is not None
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LDAPKEEPER_")}
-    env |= {
-        "LDAPKEEPER_DATA_DIR": str(settings.data_dir),
-        "LDAPKEEPER_DATABASE_URL": settings.effective_database_url,
-        "LDAPKEEPER_ROOT_KEY": settings.root_key.get_secret_value(),
-        "LDAPKEEPER_PORT": str(port),
-        "LDAPKEEPER_RUN_WORKER": "false",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ldapkeeper.cli.main", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    server = ServerProcess(
+        settings.data_dir,
+        extra_env={
+            "LDAPKEEPER_DATABASE_URL": settings.effective_database_url,
+            "LDAPKEEPER_ROOT_KEY": settings.root_key.get_secret_value(),
+            "LDAPKEEPER_RUN_WORKER": "false",
+        },
     )
-    url = f"http://127.0.0.1:{port}"
+    server.start()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/api/status", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, "ldapkeeper serve exited"
-            assert time.monotonic() < deadline, "ldapkeeper serve did not answer in 30 s"
-            time.sleep(0.1)
-        yield url
+        yield server.url
     finally:
-        process.terminate()
-        process.wait(timeout=15)
+        server.stop()
 
 
 def test_token_is_accepted_by_another_server_process(api_any_db: Api, server_process: str) -> None:
