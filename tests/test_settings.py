@@ -125,3 +125,16 @@ def test_port_outside_tcp_range_is_rejected(monkeypatch: pytest.MonkeyPatch, por
     monkeypatch.setenv("LDAPKEEPER_PORT", port)
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    undocumented = [
+        name
+        for name in Settings.model_fields
+        if not name.startswith("test_")  # the crash tests' fault injection
+        and f"LDAPKEEPER_{name.upper()}" not in readme
+        # a row may shorten a second name: `LDAPKEEPER_BOOTSTRAP_CLIENT_ID` / `_CLIENT_SECRET`
+        and "`_" + "_".join(name.upper().split("_")[-2:]) + "`" not in readme
+    ]
+    assert undocumented == []
