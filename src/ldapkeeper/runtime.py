@@ -41,7 +41,12 @@ class Runtime:
 
     def worker(self) -> RotationWorker:
         """A rotation worker over this runtime's engine (started by the caller)."""
-        return RotationWorker(self.engine, concurrency=self.settings.worker_concurrency)
+        return RotationWorker(
+            self.engine,
+            concurrency=self.settings.worker_concurrency,
+            per_host_limit=self.settings.worker_per_host_limit,
+            poll_seconds=self.settings.worker_poll_seconds,
+        )
 
 
 def open_keyring(settings: Settings) -> KeyRing:
@@ -102,6 +107,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         clock=SystemClock(),
         on_failure=notifier.rotation_failed if notifier else None,
         hold=hold_hook(settings),
+        lease_seconds=settings.lease_seconds,
     )
     rotations = RotationService(
         db=db, keyring=keyring, directory=directory, engine=engine, clock=SystemClock()

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
     run_worker: bool = True
     worker_concurrency: int = Field(default=8, ge=1, le=256)
+    # At most this many rotations at once against one directory host, per worker process.
+    worker_per_host_limit: int = Field(default=4, ge=1, le=256)
+    # How often an idle worker looks for due rotations.
+    worker_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # A worker's claim on a rotation; renewed while it works, taken over once expired.
+    lease_seconds: float = Field(default=30.0, ge=1, le=3600)
     # Fault injection for the crash tests: hold the process at this engine step (forever),
     # after writing test_hold_file, so a test can kill it there. Never set in production.
     test_hold_at: str | None = None

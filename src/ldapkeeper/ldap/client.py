@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+import ldap
 import ldap.filter
 from pydantic import SecretStr
 
-import ldap
 from ldapkeeper.directory import BindCredentials, DirectoryError, require_secure_transport
 from ldapkeeper.ldap import names, passwords
 from ldapkeeper.ldap.connection import (
@@ -22,6 +25,7 @@ from ldapkeeper.ldap.connection import (
     redact_error,
 )
 from ldapkeeper.ldap.guard import NetworkPolicy, Resolver, system_resolver
+from ldapkeeper.ldap.pool import ConnectionPool
 from ldapkeeper.ldap.redaction import Secret
 from ldapkeeper.ldap.referrals import ReferralTrust
 from ldapkeeper.ldap.tls import CaStore
@@ -29,13 +33,26 @@ from ldapkeeper.ldap.urls import LdapUrl
 
 T = TypeVar("T")
 
+#: A pooled connection's identity: server settings, bind DN and a keyed hash of the
+#: password (never the password itself). Nothing bound as one principal is handed to
+#: another, and a changed password never reuses a connection bound with the old one.
+PoolKey = tuple[ServerSettings, str, bytes]
+
+POOL_IDLE_PER_KEY = 8
+POOL_IDLE_TOTAL = 64
+POOL_IDLE_SECONDS = 60.0
+
 
 class LdapDirectory:
     """Binds, resolves names and changes passwords on LDAP / Active Directory servers.
 
-    Every call opens its own connection(s) and closes them before returning; every
-    network step is bounded by `timeout_seconds`. Methods raise `DirectoryError` only,
-    with messages from which the passwords involved are redacted.
+    Administrative work bound with a connection's own credentials (password resets, UPN
+    look-ups) reuses bound connections from a small pool: one is returned only after a
+    clean operation and closed after any error. Everything else — checks, verification
+    binds, a bind account changing its own password — opens its own connection and
+    closes it before returning. Every network step is bounded by `timeout_seconds`.
+    Methods raise `DirectoryError` only, with messages from which the passwords involved
+    are redacted.
     """
 
     def __init__(
@@ -46,10 +63,14 @@ class LdapDirectory:
         timeout_seconds: float = 15.0,
         referral_hosts: Iterable[str] = (),
         resolver: Resolver | None = None,
+        pool_idle_per_key: int = POOL_IDLE_PER_KEY,
+        pool_idle_seconds: float = POOL_IDLE_SECONDS,
     ) -> None:
         """`ca_dir`: where CA bundles are written (`<sha256>.pem`). `network_policy`:
         the SSRF guard's exceptions (default: no internal address). `referral_hosts`:
-        extra hosts referrals may lead to. `resolver`: replaces DNS (tests)."""
+        extra hosts referrals may lead to. `resolver`: replaces DNS (tests).
+        `pool_idle_per_key` (0 turns pooling off) and `pool_idle_seconds`: how many bound
+        admin connections are kept per identity, and for how long."""
         if timeout_seconds <= 0:
             raise ValueError("timeout_seconds must be positive")
         self.timeout_seconds = timeout_seconds
@@ -60,6 +81,18 @@ class LdapDirectory:
             resolver=resolver or system_resolver(timeout_seconds),
             ca_store=CaStore(ca_dir),
         )
+        self._pool: ConnectionPool[PoolKey, Session] = ConnectionPool(
+            close=Session.close,
+            max_idle_per_key=pool_idle_per_key,
+            max_idle_total=max(pool_idle_per_key, POOL_IDLE_TOTAL),
+            max_idle_seconds=pool_idle_seconds,
+        )
+        # Pool keys carry an HMAC of the password under this process-local key.
+        self._pool_secret = os.urandom(32)
+
+    def close(self) -> None:
+        """Close every idle pooled connection."""
+        self._pool.close_all()
 
     # -- the port -------------------------------------------------------------------------
 
@@ -93,7 +126,7 @@ class LdapDirectory:
 
         def resolve() -> str:
             if names.is_upn(name):
-                with self._bound(creds, creds.dn, creds.password, secrets) as session:
+                with self._admin(creds, secrets) as session:
                     found = self._find_upn(
                         session, creds, name, (creds.dn, creds.password), secrets
                     )
@@ -118,7 +151,7 @@ class LdapDirectory:
 
         def reset() -> None:
             target = names.normalize_dn(target_dn)
-            with self._bound(creds, creds.dn, creds.password, secrets) as session:
+            with self._admin(creds, secrets) as session:
 
                 def operation(conn: ldap.LDAPObject, dn: str) -> None:
                     passwords.reset_password(
@@ -216,6 +249,31 @@ class LdapDirectory:
         raise failure
 
     @contextmanager
+    def _admin(self, creds: BindCredentials, secrets: Iterable[Secret]) -> Iterator[Session]:
+        """A connection bound with `creds`, from the pool when one is idle (else new).
+
+        It goes back to the pool when the block ends without an exception and is closed
+        otherwise (after an error its state is unknown). One idle for a while is checked
+        with a RootDSE read first.
+        """
+        settings = self._settings(creds)
+        digest = hmac.new(
+            self._pool_secret, creds.password.get_secret_value().encode(), hashlib.sha256
+        ).digest()
+
+        def create() -> Session:
+            session = self._connector.open_any(settings, secrets)
+            try:
+                session.bind(creds.dn, creds.password)
+            except BaseException:
+                session.close()
+                raise
+            return session
+
+        with self._pool.lease((settings, creds.dn, digest), create, _answers) as session:
+            yield session
+
+    @contextmanager
     def _bound(
         self, creds: BindCredentials, dn: str, password: Secret, secrets: Iterable[Secret]
     ) -> Iterator[Session]:
@@ -297,6 +355,15 @@ class LdapDirectory:
         return follow_referrals(
             session, dn=dn, operation=operation, trust=trust, reconnect=reconnect, secrets=secrets
         )
+
+
+def _answers(session: Session) -> bool:
+    """True when the server still answers on `session` (a RootDSE read); raises if not."""
+    session.run(
+        "operation",
+        lambda: session.conn.search_ext_s("", ldap.SCOPE_BASE, "(objectClass=*)", ["1.1"]),
+    )
+    return True
 
 
 def _first_value(entries: list[tuple[str | None, object]], attribute: str) -> str | None:

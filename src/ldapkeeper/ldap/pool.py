@@ -3,7 +3,9 @@
 Connections are keyed by whatever identifies their binding, e.g. `(connection id,
 credentials version, role)`: a new version never reuses a connection bound with old
 credentials. A connection is returned to the pool only when the block that used it ended
-without an exception; on any error it is closed (its state is unknown).
+without an exception; on any error it is closed (its state is unknown). A connection that
+sat idle for a while can be checked (`validate`) before it is handed out again, so a
+server that dropped it in the meantime costs a new connection, not a failed operation.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class ConnectionPool(Generic[K, C]):
         max_idle_per_key: int = 2,
         max_idle_total: int = 32,
         max_idle_seconds: float = 60.0,
+        validate_after_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_idle_per_key < 0 or max_idle_total < 0:
@@ -40,6 +43,7 @@ class ConnectionPool(Generic[K, C]):
         self._max_per_key = max_idle_per_key
         self._max_total = max_idle_total
         self._max_age = max_idle_seconds
+        self._validate_after = validate_after_seconds
         self._clock = clock
         self._lock = threading.Lock()
         #: (key, serial) -> (connection, returned at); insertion order = return order.
@@ -47,13 +51,20 @@ class ConnectionPool(Generic[K, C]):
         self._serial = 0
 
     @contextmanager
-    def lease(self, key: K, create: Callable[[], C]) -> Iterator[C]:
+    def lease(
+        self,
+        key: K,
+        create: Callable[[], C],
+        validate: Callable[[C], bool] | None = None,
+    ) -> Iterator[C]:
         """Yield an idle connection for `key`, or a new one from `create()`.
 
-        The connection goes back to the pool when the block ends normally and is closed
-        when it raises (the exception propagates).
+        An idle connection older than `validate_after_seconds` is first passed to
+        `validate`; when that returns False or raises, it is closed and the next one (or a
+        new one) is taken. The connection goes back to the pool when the block ends
+        normally and is closed when it raises (the exception propagates).
         """
-        conn = self._take(key)
+        conn = self._take_valid(key, validate)
         if conn is None:
             conn = create()
         try:
@@ -63,9 +74,26 @@ class ConnectionPool(Generic[K, C]):
             raise
         self._give_back(key, conn)
 
-    def _take(self, key: K) -> C | None:
+    def _take_valid(self, key: K, validate: Callable[[C], bool] | None) -> C | None:
+        while True:
+            taken = self._take(key)
+            if taken is None:
+                return None
+            conn, idle = taken
+            if validate is None or idle < self._validate_after:
+                return conn
+            try:
+                alive = validate(conn)
+            except Exception:  # noqa: BLE001 — a failed check means "do not reuse"
+                alive = False
+            if alive:
+                return conn
+            self._close_quietly(conn)
+
+    def _take(self, key: K) -> tuple[C, float] | None:
+        """The newest idle connection of `key` and how long it was idle, or None."""
         stale: list[C] = []
-        found: C | None = None
+        found: tuple[C, float] | None = None
         now = self._clock()
         with self._lock:
             # Newest first: the most recently used connection is the likeliest to be alive.
@@ -74,7 +102,7 @@ class ConnectionPool(Generic[K, C]):
                 if now - returned > self._max_age:
                     stale.append(conn)
                     continue
-                found = conn
+                found = (conn, now - returned)
                 break
         for conn in stale:
             self._close_quietly(conn)
