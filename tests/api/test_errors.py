@@ -87,7 +87,7 @@ def test_missing_field_is_named_in_422(api: Api) -> None:
         ("/api/v1/users", {"email": CANARY, "password": "long-enough-password"}),
         ("/api/v1/users", {"email": "a@b.c", "password": CANARY * 100}),
         ("/api/v1/identities", {"name": "bot", "orgRole": CANARY}),
-        ("/api/v1/identities", {"name": "bot", "accessTokenTtl": CANARY}),
+        ("/api/v1/identities", {"name": "bot", "accessTokenTTL": CANARY}),
     ],
     ids=["slug", "wrong-type", "pattern", "too-long", "enum", "integer"],
 )

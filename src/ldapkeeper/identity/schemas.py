@@ -48,7 +48,9 @@ class UserPublic(ApiModel):
 class IdentityCreate(ApiModel):
     name: str = Field(min_length=1, max_length=128)
     org_role: OrgRole = OrgRole.MEMBER
-    access_token_ttl: int = Field(default=7200, ge=60, le=2592000)
+    access_token_ttl: int = Field(
+        default=7200, ge=60, le=2592000, validation_alias="accessTokenTTL"
+    )
     access_token_max_ttl: int = Field(
         default=2592000, ge=60, le=31536000, validation_alias="accessTokenMaxTTL"
     )
@@ -59,7 +61,7 @@ class IdentityPublic(ApiModel):
     name: str
     client_id: str
     org_role: OrgRole
-    access_token_ttl: int
+    access_token_ttl: int = Field(serialization_alias="accessTokenTTL")
     access_token_max_ttl: int = Field(serialization_alias="accessTokenMaxTTL")
     created_at: datetime
 

@@ -55,13 +55,13 @@ def test_org_admin_creates_a_machine_identity(api: Api) -> None:
     assert identity["name"] == "deployer"
     assert identity["clientId"]
     assert identity["orgRole"] == "member"
-    assert (identity["accessTokenTtl"], identity["accessTokenMaxTTL"]) == (7200, 2592000)
+    assert (identity["accessTokenTTL"], identity["accessTokenMaxTTL"]) == (7200, 2592000)
 
 
 def test_identity_token_ttl_above_its_max_is_400(api: Api) -> None:
     response = api.client.post(
         IDENTITIES,
-        json={"name": "bot", "accessTokenTtl": 7200, "accessTokenMaxTTL": 3600},
+        json={"name": "bot", "accessTokenTTL": 7200, "accessTokenMaxTTL": 3600},
         headers=api.admin,
     )
     assert response.status_code == 400
@@ -105,7 +105,7 @@ def test_client_secret_list_never_shows_the_secret(api: Api) -> None:
 
 
 def test_new_client_secret_logs_in_with_the_identitys_ttl(api: Api) -> None:
-    identity = _identity(api, accessTokenTtl=600, accessTokenMaxTTL=3600)
+    identity = _identity(api, accessTokenTTL=600, accessTokenMaxTTL=3600)
     created = _new_secret(api, identity["id"])
     response = _login(api, identity["clientId"], created["clientSecret"])
     assert response.status_code == 200
