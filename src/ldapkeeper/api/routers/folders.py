@@ -8,8 +8,9 @@ from fastapi import APIRouter, Query
 
 from ldapkeeper.api.deps import ContextDep, PrincipalDep, RuntimeDep, require_project_action
 from ldapkeeper.audit.service import record
-from ldapkeeper.identity.permissions import Subject
+from ldapkeeper.identity.permissions import Subject, is_allowed
 from ldapkeeper.identity.principal import Principal
+from ldapkeeper.identity.service import project_role
 from ldapkeeper.runtime import Runtime
 from ldapkeeper.secrets import folders, service
 from ldapkeeper.secrets.errors import FolderNotFound
@@ -44,6 +45,10 @@ def _find(runtime: Runtime, principal: Principal, folder_id: str, action: str) -
     """Authorize ``action`` on the project that holds the folder (404 if none visible)."""
     with runtime.db.read() as session:
         found = folders.get_folder_by_id(session, org_id=principal.org_id, folder_id=folder_id)
+        role = project_role(session, principal, found.folder.project_id)
+    if not is_allowed(role, Subject.SECRETS, "describe"):
+        # Like any id of a project the caller cannot see: a 403 would tell that it exists.
+        raise FolderNotFound(f"Folder with ID '{folder_id}' not found")
     require_project_action(runtime, principal, found.folder.project_id, Subject.SECRETS, action)
 
 
