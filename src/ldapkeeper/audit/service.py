@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -46,9 +46,16 @@ def _scrub_value(value: Any) -> Any:
 
 def _as_utc(moment: datetime | None) -> datetime | None:
     # A date without a zone is UTC (as every timestamp of the API); the column refuses naive.
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # Past the calendar's end (or before its start) once in UTC: that end filters alike.
+        behind_utc = (moment.utcoffset() or timedelta(0)) < timedelta(0)
+        return (datetime.max if behind_utc else datetime.min).replace(tzinfo=UTC)
 
 
 def record(
