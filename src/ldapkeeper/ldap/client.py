@@ -48,11 +48,11 @@ class LdapDirectory:
 
     Administrative work bound with a connection's own credentials (password resets, UPN
     look-ups) reuses bound connections from a small pool: one is returned only after a
-    clean operation and closed after any error. Everything else — checks, verification
-    binds, a bind account changing its own password — opens its own connection and
-    closes it before returning. Every network step is bounded by `timeout_seconds`.
-    Methods raise `DirectoryError` only, with messages from which the passwords involved
-    are redacted.
+    clean operation and closed after any error. Verification binds reuse connections that
+    are anonymous between uses. Checks and a bind account changing its own password open
+    their own connection and close it before returning. Every network step is bounded by
+    `timeout_seconds`. Methods raise `DirectoryError` only, with messages from which the
+    passwords involved are redacted.
     """
 
     def __init__(
@@ -126,10 +126,13 @@ class LdapDirectory:
 
         def resolve() -> str:
             if names.is_upn(name):
-                with self._admin(creds, secrets) as session:
-                    found = self._find_upn(
+                found = self._as_admin(
+                    creds,
+                    secrets,
+                    lambda session: self._find_upn(
                         session, creds, name, (creds.dn, creds.password), secrets
-                    )
+                    ),
+                )
                 return names.normalize_dn(found)
             return names.normalize_dn(name)
 
@@ -151,16 +154,21 @@ class LdapDirectory:
 
         def reset() -> None:
             target = names.normalize_dn(target_dn)
-            with self._admin(creds, secrets) as session:
 
-                def operation(conn: ldap.LDAPObject, dn: str) -> None:
-                    passwords.reset_password(
-                        conn, provider=creds.provider, target_dn=dn, new_password=new_password
-                    )
-
-                self._follow_referrals(
-                    session, creds, creds.dn, creds.password, target, operation, secrets
+            def operation(conn: ldap.LDAPObject, dn: str) -> None:
+                passwords.reset_password(
+                    conn, provider=creds.provider, target_dn=dn, new_password=new_password
                 )
+
+            # Sent again on a new connection when a pooled one turns out dropped: setting
+            # the same password twice is harmless (ppolicy's "unchanged" counts as done).
+            self._as_admin(
+                creds,
+                secrets,
+                lambda session: self._follow_referrals(
+                    session, creds, creds.dn, creds.password, target, operation, secrets
+                ),
+            )
 
         self._guarded(secrets, reset)
 
@@ -218,11 +226,27 @@ class LdapDirectory:
         secrets: tuple[Secret, ...] = (password, creds.password)
 
         def probe() -> bool:
-            session = self._connector.open_any(self._settings(creds), secrets)
+            settings = self._settings(creds)
+
+            # Verification connections are pooled per server, unbound: each use binds as
+            # its target and goes back to anonymous before the connection is returned, so
+            # it never carries one principal's identity into another use. Anything but a
+            # clean success (a wrong password, a refused anonymous bind) closes it.
+            def verify(session: Session) -> bool:
+                if not session.try_bind(dn, password):
+                    raise _Discard(verified=False)
+                try:
+                    session.run("bind", lambda: session.conn.simple_bind_s("", ""))
+                except DirectoryError:
+                    raise _Discard(verified=True) from None
+                return True
+
             try:
-                return session.try_bind(dn, password)
-            finally:
-                session.close()
+                return self._pooled(
+                    (settings, "", b""), lambda: self._connector.open_any(settings, secrets), verify
+                )
+            except _Discard as discarded:
+                return discarded.verified
 
         return self._guarded(secrets, probe)
 
@@ -248,14 +272,10 @@ class LdapDirectory:
             failure = redact_error(err, secrets)
         raise failure
 
-    @contextmanager
-    def _admin(self, creds: BindCredentials, secrets: Iterable[Secret]) -> Iterator[Session]:
-        """A connection bound with `creds`, from the pool when one is idle (else new).
-
-        It goes back to the pool when the block ends without an exception and is closed
-        otherwise (after an error its state is unknown). One idle for a while is checked
-        with a RootDSE read first.
-        """
+    def _as_admin(
+        self, creds: BindCredentials, secrets: Iterable[Secret], use: Callable[[Session], T]
+    ) -> T:
+        """`use(session)` on a connection bound with `creds`, pooled (see `_pooled`)."""
         settings = self._settings(creds)
         digest = hmac.new(
             self._pool_secret, creds.password.get_secret_value().encode(), hashlib.sha256
@@ -270,8 +290,33 @@ class LdapDirectory:
                 raise
             return session
 
-        with self._pool.lease((settings, creds.dn, digest), create, _answers) as session:
-            yield session
+        return self._pooled((settings, creds.dn, digest), create, use)
+
+    def _pooled(
+        self, key: PoolKey, create: Callable[[], Session], use: Callable[[Session], T]
+    ) -> T:
+        """`use(session)` on an idle pooled connection of `key`, or on a new one.
+
+        The connection goes back to the pool after a clean `use` and is closed after any
+        exception (its state is unknown). One idle for a while is checked with a RootDSE
+        read first. When a reused connection fails as dropped (`connection_refused`: the
+        server closed it while it sat in the pool), `use` runs once more on a new one.
+        """
+        created = False
+
+        def make() -> Session:
+            nonlocal created
+            created = True
+            return create()
+
+        try:
+            with self._pool.lease(key, make, _answers) as session:
+                return use(session)
+        except DirectoryError as err:
+            if created or err.code != "connection_refused":
+                raise
+        with self._pool.lease(key, create, reuse=False) as session:
+            return use(session)
 
     @contextmanager
     def _bound(
@@ -355,6 +400,14 @@ class LdapDirectory:
         return follow_referrals(
             session, dn=dn, operation=operation, trust=trust, reconnect=reconnect, secrets=secrets
         )
+
+
+class _Discard(Exception):
+    """Ends a pooled verification early so that its connection is closed, not reused."""
+
+    def __init__(self, *, verified: bool) -> None:
+        super().__init__()
+        self.verified = verified
 
 
 def _answers(session: Session) -> bool:

@@ -56,15 +56,18 @@ class ConnectionPool(Generic[K, C]):
         key: K,
         create: Callable[[], C],
         validate: Callable[[C], bool] | None = None,
+        *,
+        reuse: bool = True,
     ) -> Iterator[C]:
-        """Yield an idle connection for `key`, or a new one from `create()`.
+        """Yield an idle connection for `key`, or a new one from `create()` (always a new
+        one with `reuse=False`).
 
         An idle connection older than `validate_after_seconds` is first passed to
         `validate`; when that returns False or raises, it is closed and the next one (or a
         new one) is taken. The connection goes back to the pool when the block ends
         normally and is closed when it raises (the exception propagates).
         """
-        conn = self._take_valid(key, validate)
+        conn = self._take_valid(key, validate) if reuse else None
         if conn is None:
             conn = create()
         try:
