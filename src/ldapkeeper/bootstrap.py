@@ -29,7 +29,13 @@ class BootstrapResult:
     admin_password: str = field(repr=False)
     client_id: str
     client_secret: str = field(repr=False)
-    generated: bool
+    password_generated: bool
+    secret_generated: bool
+
+    @property
+    def generated(self) -> bool:
+        """Whether anything was generated (then it must be shown, once)."""
+        return self.password_generated or self.secret_generated
 
 
 def current_org_id(session: Session) -> str | None:
@@ -77,5 +83,6 @@ def bootstrap(session: Session, *, keyring: KeyRing, settings: Settings) -> Boot
         admin_password=password,
         client_id=identity.client_id,
         client_secret=new_secret.secret,
-        generated=given_password is None or given_secret is None,
+        password_generated=given_password is None,
+        secret_generated=given_secret is None,
     )

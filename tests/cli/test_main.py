@@ -179,3 +179,11 @@ def test_rotate_root_without_the_current_key_creates_none(
     assert result.exit_code != 0
     assert len(result.output.strip().splitlines()) == 1, result.output
     assert not Path(env["LDAPKEEPER_DATA_DIR"], ROOT_KEY_FILE).exists()
+
+
+def test_bootstrap_prints_only_the_credentials_it_generated(env: dict[str, str]) -> None:
+    env["LDAPKEEPER_BOOTSTRAP_ADMIN_PASSWORD"] = "given-password-canary"
+    result = _run(env, "bootstrap")
+    assert result.exit_code == 0, result.output
+    assert "client secret:" in result.output
+    assert "canary" not in result.output

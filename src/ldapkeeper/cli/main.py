@@ -33,13 +33,15 @@ def _print_bootstrap(result: BootstrapResult | None) -> None:
         "ldapkeeper: first start, created the organization and the 'default' project.",
         f"  admin user:      {result.admin_email}",
     ]
-    if result.generated:
+    # Only what was generated: a value given in LDAPKEEPER_BOOTSTRAP_* is never echoed.
+    if result.password_generated:
         lines.append(f"  admin password:  {result.admin_password}")
-        lines.append(f"  client id:       {result.client_id}")
+    lines.append(f"  client id:       {result.client_id}")
+    if result.secret_generated:
         lines.append(f"  client secret:   {result.client_secret}")
+    if result.generated:
         lines.append("  These are shown once; keep them now.")
     else:
-        lines.append(f"  client id:       {result.client_id}")
         lines.append("  (credentials taken from LDAPKEEPER_BOOTSTRAP_*)")
     # Straight to the terminal, never through the log pipeline.
     print("\n".join(lines), file=sys.stderr, flush=True)
