@@ -631,10 +631,16 @@ def update_connection(
 def ensure_unused(session: Session, connection_id: str) -> None:
     """Refuse to delete a connection that a secret rotation still uses.
 
-    Checks nothing yet: the secret-rotation issue fills it in (raising
-    ``ConnectionInUse`` when a rotation references ``connection_id``).
+    Raises:
+        ConnectionInUse: 400 when a rotation references ``connection_id``.
     """
-    del session, connection_id
+    # Imported here: the rotations package imports this module (its usage module imports
+    # only the models, so this import cannot cycle either way).
+    from ldapkeeper.connections.errors import ConnectionInUse
+    from ldapkeeper.rotations.usage import connection_in_use, rotations_using
+
+    if connection_in_use(session, connection_id):
+        raise ConnectionInUse(rotations_using(session, connection_id))
 
 
 def delete_connection(

@@ -41,7 +41,7 @@ from ldapkeeper.directory import BindCredentials, DirectoryClient, DirectoryErro
 from ldapkeeper.kms.keyring import KeyRing
 from ldapkeeper.metrics import ROTATIONS
 from ldapkeeper.rotations import sealed
-from ldapkeeper.rotations.passwords import generate_password
+from ldapkeeper.rotations.passwords import PasswordRules, generate_password
 from ldapkeeper.rotations.schedule import (
     LEASE_SECONDS,
     MAX_FAILURES,
@@ -83,6 +83,11 @@ class LeaseLost(Exception):
     """Another worker holds this rotation now; this one must stop without committing."""
 
 
+class ConnectionBusy(Exception):
+    """The connection's bind account is changing its own password in an unfinished attempt
+    of another rotation; nothing else may use the connection until that attempt ends."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How an attempt ended for the caller."""
@@ -101,6 +106,16 @@ class Outcome:
         return self.state in UNFINISHED
 
 
+@dataclass(frozen=True)
+class _Start:
+    """Which attempt a run drives (``attempt_id`` None: a new one) and how."""
+
+    rotation_id: str
+    connection_id: str
+    method: Method
+    attempt_id: str | None
+
+
 @dataclass
 class _Plan:
     """What one run needs, read once: never holds a database session open over LDAP."""
@@ -111,7 +126,10 @@ class _Plan:
     target_dn: str
     creds: BindCredentials = field(repr=False)
     current_password: SecretStr | None = field(repr=False)
+    requirements: PasswordRules
     pending: SecretStr | None = field(default=None, repr=False)
+    # True when this run created the attempt: nothing has touched the directory yet,
+    # although the row already says it may have (committed with the pending password).
 
 
 class ConnectionLocks:
@@ -122,10 +140,17 @@ class ConnectionLocks:
         self._guard = threading.Condition()
         self._readers: dict[str, int] = defaultdict(int)
         self._writers: set[str] = set()
+        self._waiting: dict[str, int] = defaultdict(int)
+
+    def waiting(self, connection_id: str) -> int:
+        """How many runs wait for this connection's lock now."""
+        with self._guard:
+            return self._waiting[connection_id]
 
     @contextmanager
     def hold(self, connection_id: str, *, exclusive: bool) -> Iterator[None]:
         with self._guard:
+            self._waiting[connection_id] += 1
             if exclusive:
                 while connection_id in self._writers or self._readers[connection_id]:
                     self._guard.wait()
@@ -134,6 +159,7 @@ class ConnectionLocks:
                 while connection_id in self._writers:
                     self._guard.wait()
                 self._readers[connection_id] += 1
+            self._waiting[connection_id] -= 1
         try:
             yield
         finally:
@@ -224,59 +250,97 @@ class RotationEngine:
 
         Returns how the attempt ended (committed, failed, or still unfinished after a
         failure that left the directory's state unknown). Raises LeaseLost when the lease
-        was taken over.
+        was taken over, and ConnectionBusy when the connection's bind account is in the
+        middle of changing its own password in another attempt (nothing was started).
         """
-        attempt_id, method, plan = self._prepare(rotation_id, token, manual=manual)
-        exclusive = method == "self"
-        with self.locks.hold(plan.connection_id, exclusive=exclusive):
+        try:
+            start = self._start(rotation_id, token)
+        except DirectoryError as exc:
+            # Choosing the method needed the directory (a UPN bind name) and it failed.
+            return self._fail_unstarted(rotation_id, token, exc, manual=manual)
+        exclusive = start.method == "self"
+        with (
+            self.locks.hold(start.connection_id, exclusive=exclusive),
+            # The same rule across processes (PostgreSQL; SQLite has only this one).
+            self.db.cross_process_lock(f"connection:{start.connection_id}", shared=not exclusive),
+        ):
+            if start.method != "self":
+                self._require_settled_connection(start, token, manual=manual)
+            # Read inside the lock: a self-change that held it may have just replaced the
+            # connection's password.
+            plan = self._plan(start, token)
+            attempt_id = start.attempt_id or self._begin(plan, start, token, manual=manual)
             try:
-                return self._drive(plan, attempt_id, method, token)
+                return self._drive(plan, attempt_id, start.method, token)
             except DirectoryError as exc:
                 return self._fail(plan, attempt_id, token, exc, manual=manual)
 
-    def _prepare(self, rotation_id: str, token: str, *, manual: bool) -> tuple[str, Method, _Plan]:
+    def _start(self, rotation_id: str, token: str) -> _Start:
+        """What to run: the unfinished attempt (and its method), or the method of a new one."""
         with self.db.read() as session:
             rotation = self._leased(session, rotation_id, token)
             connection = session.get(AppConnection, rotation.connection_id)
             if connection is None:
                 raise LeaseLost("connection gone")
-            creds = load_credentials(session, self.keyring, connection)
             unfinished = session.scalar(
                 select(RotationAttempt).where(
                     RotationAttempt.rotation_id == rotation_id,
                     RotationAttempt.state.in_(UNFINISHED),
                 )
             )
+            if unfinished is not None:
+                method: Method = unfinished.method  # type: ignore[assignment]
+                return _Start(rotation_id, rotation.connection_id, method, unfinished.id)
+            creds = load_credentials(session, self.keyring, connection)
             params = LdapPasswordParameters.model_validate(rotation.parameters)
-            current = self._current_password(session, rotation, params, creds)
-            plan = _Plan(
+            target_dn = rotation.target_dn
+        method = self._method(params, creds, target_dn)
+        return _Start(rotation_id, rotation.connection_id, method, None)
+
+    def _plan(self, start: _Start, token: str) -> _Plan:
+        """The credentials and passwords a run needs, read once (no session held over LDAP).
+
+        An unfinished attempt is adopted: its lease owner becomes ``token``.
+        """
+        adopt = start.attempt_id is not None
+        # A new attempt only reads here (``_begin`` fences and commits next). Adopting
+        # needs no fsync: if the adoption is lost, the next recovery adopts it again.
+        with self.db.write(durable=False) if adopt else self.db.read() as session:
+            if adopt:
+                rotation = self._fence_rotation(session, start.rotation_id, token)
+            else:
+                rotation = self._leased(session, start.rotation_id, token)
+            connection = session.get(AppConnection, rotation.connection_id)
+            if connection is None:
+                raise LeaseLost("connection gone")
+            creds = load_credentials(session, self.keyring, connection)
+            params = LdapPasswordParameters.model_validate(rotation.parameters)
+            if start.attempt_id is not None:
+                attempt = session.get(RotationAttempt, start.attempt_id)
+                if attempt is None or attempt.state not in UNFINISHED:
+                    raise LeaseLost(start.attempt_id)
+                attempt.lease_owner = token
+            return _Plan(
                 rotation_id=rotation.id,
                 project_id=rotation.project_id,
                 connection_id=rotation.connection_id,
                 target_dn=rotation.target_dn,
                 creds=creds,
-                current_password=current,
+                # The bind account's own password stays the connection's until the commit.
+                current_password=creds.password
+                if start.method != "target"
+                else self._current_password(session, rotation, params),
+                requirements=params.password_requirements.rules(),
             )
-        if unfinished is not None:
-            method: Method = unfinished.method  # type: ignore[assignment]
-            if method == "self":
-                # The connection still holds the old password until the commit.
-                plan.current_password = creds.password
-            with self.db.write() as session:
-                self._fence_rotation(session, rotation_id, token)
-                attempt = session.get(RotationAttempt, unfinished.id)
-                assert attempt is not None
-                attempt.lease_owner = token
-            return unfinished.id, method, plan
-        method = self._method(params, creds, plan.target_dn)
-        if method == "self":
-            plan.current_password = creds.password
-        password = generate_password(params.password_requirements.rules())
+
+    def _begin(self, plan: _Plan, start: _Start, token: str, *, manual: bool) -> str:
+        """Generate the new password and commit it, sealed, as a pending attempt."""
+        password = generate_password(plan.requirements)
         with self.db.write() as session:
-            rotation = self._fence_rotation(session, rotation_id, token)
+            rotation = self._fence_rotation(session, start.rotation_id, token)
             attempt = RotationAttempt(
-                rotation_id=rotation_id,
-                method=method,
+                rotation_id=start.rotation_id,
+                method=start.method,
                 manual=manual,
                 lease_owner=token,
                 state="pending",
@@ -289,7 +353,39 @@ class RotationEngine:
             rotation.last_rotation_attempted_at = self.clock.now()
             attempt_id = attempt.id
         self._hold("pending-committed")
-        return attempt_id, method, plan
+        return attempt_id
+
+    def _require_settled_connection(self, start: _Start, token: str, *, manual: bool) -> None:
+        """Raise ConnectionBusy while another attempt of this connection's bind account to
+        change its own password is unfinished (crashed, or running in another process):
+        until it ends, the connection's stored password may be the wrong one."""
+        with self.db.read() as session:
+            blocker = session.scalar(
+                select(SecretRotation)
+                .join(RotationAttempt, RotationAttempt.rotation_id == SecretRotation.id)
+                .where(
+                    SecretRotation.connection_id == start.connection_id,
+                    SecretRotation.id != start.rotation_id,
+                    RotationAttempt.method == "self",
+                    RotationAttempt.state.in_(UNFINISHED),
+                )
+                .limit(1)
+            )
+            if blocker is None:
+                return
+            blocker_due = blocker.due_at
+        now = self.clock.now()
+        with self.db.write() as session:
+            rotation = self._fence_rotation(session, start.rotation_id, token)
+            if not manual and rotation.due_at is not None and rotation.due_at <= now:
+                # Try again just after the bind account's own attempt is retried.
+                later = (blocker_due or now) + timedelta(seconds=1)
+                rotation.due_at = max(later, now + timedelta(seconds=1))
+        log.info(
+            "connection busy: its bind account is changing its own password",
+            extra={"rotationId": start.rotation_id, "connectionId": start.connection_id},
+        )
+        raise ConnectionBusy(start.connection_id)
 
     def _method(
         self, params: LdapPasswordParameters, creds: BindCredentials, target: str
@@ -297,14 +393,10 @@ class RotationEngine:
         return rotation_method(self.directory, params, creds, target)
 
     def _current_password(
-        self,
-        session: Session,
-        rotation: SecretRotation,
-        params: LdapPasswordParameters,
-        creds: BindCredentials,
+        self, session: Session, rotation: SecretRotation, params: LdapPasswordParameters
     ) -> SecretStr | None:
-        if params.rotation_method != "target-principal":
-            return creds.password
+        """target-principal: the password the target has now (the active generated one,
+        or the temporary one given at creation)."""
         slots = sealed.open_slots(session, self.keyring, rotation)
         active = slots[rotation.active_index]
         if active is not None:
@@ -472,7 +564,6 @@ class RotationEngine:
         self, plan: _Plan, attempt_id: str, token: str, exc: DirectoryError, *, manual: bool
     ) -> Outcome:
         """Record a failed try. The attempt ends only if the password certainly did not change."""
-        now = self.clock.now()
         message = redact_message(
             exc.message, plan.current_password, plan.creds.password, plan.pending
         )
@@ -487,51 +578,104 @@ class RotationEngine:
             )
             if definite:
                 attempt.state = "failed"
-                attempt.finished_at = now
+                attempt.finished_at = self.clock.now()
             attempt.error_code = exc.code
             attempt.message = message
-            rotation.failure_count += 1
-            rotation.last_rotation_message = message
-            rotation.updated_at = now
-            exhausted = rotation.failure_count >= MAX_FAILURES
-            if exhausted or manual:
-                rotation.rotation_status = "failed"
-            if not definite or (rotation.is_auto_rotation_enabled and not exhausted):
-                rotation.due_at = now + retry_delay(rotation.failure_count)
-            elif rotation.is_auto_rotation_enabled:
-                rotation.due_at = next_day_at(
-                    now, rotation.rotate_at_hours, rotation.rotate_at_minutes
-                )
-            else:
-                rotation.due_at = None
-            if exhausted:
-                rotation.failure_count = 0
-            if exhausted or manual:
-                record(
-                    session,
-                    event_type="secret-rotation-rotate-secrets",
-                    actor=None,
-                    project_id=rotation.project_id,
-                    metadata={
-                        "rotationId": rotation.id,
-                        "attemptId": attempt.id,
-                        "manual": manual,
-                        "status": "failed",
-                        "errorCode": exc.code,
-                    },
-                )
+            notify = self._record_failure(
+                session, rotation, attempt, exc.code, message, definite=definite, manual=manual
+            )
             state = attempt.state
+        self._after_failure(plan.rotation_id, attempt_id, exc.code, message, notify=notify)
+        return Outcome(attempt_id, state, exc.code, message)
+
+    def _fail_unstarted(
+        self, rotation_id: str, token: str, exc: DirectoryError, *, manual: bool
+    ) -> Outcome:
+        """Record a try that failed before its attempt began (nothing was changed)."""
+        message = redact_message(exc.message)
+        now = self.clock.now()
+        with self.db.write() as session:
+            rotation = self._fence_rotation(session, rotation_id, token)
+            attempt = RotationAttempt(
+                rotation_id=rotation_id,
+                method="unknown",
+                manual=manual,
+                lease_owner=token,
+                state="failed",
+                pending_password_sealed=b"",
+                error_code=exc.code,
+                message=message,
+                started_at=now,
+                finished_at=now,
+            )
+            session.add(attempt)
+            session.flush()
+            rotation.last_rotation_attempted_at = now
+            notify = self._record_failure(
+                session, rotation, attempt, exc.code, message, definite=True, manual=manual
+            )
+            attempt_id = attempt.id
+        self._after_failure(rotation_id, attempt_id, exc.code, message, notify=notify)
+        return Outcome(attempt_id, "failed", exc.code, message)
+
+    def _record_failure(
+        self,
+        session: Session,
+        rotation: SecretRotation,
+        attempt: RotationAttempt,
+        code: str,
+        message: str,
+        *,
+        definite: bool,
+        manual: bool,
+    ) -> bool:
+        """Count the failure and schedule the next try: backoff while retries remain (or
+        whenever the attempt is unfinished), else the next day at ``rotateAtUtc``.
+        Returns True when the failure is to be reported (retries exhausted, or manual)."""
+        now = self.clock.now()
+        rotation.failure_count += 1
+        rotation.last_rotation_message = message
+        rotation.updated_at = now
+        exhausted = rotation.failure_count >= MAX_FAILURES
+        if exhausted or manual:
+            rotation.rotation_status = "failed"
+        if not definite or (rotation.is_auto_rotation_enabled and not exhausted):
+            rotation.due_at = now + retry_delay(rotation.failure_count)
+        elif rotation.is_auto_rotation_enabled:
+            rotation.due_at = next_day_at(now, rotation.rotate_at_hours, rotation.rotate_at_minutes)
+        else:
+            rotation.due_at = None
+        if exhausted:
+            rotation.failure_count = 0
+        if exhausted or manual:
+            record(
+                session,
+                event_type="secret-rotation-rotate-secrets",
+                actor=None,
+                project_id=rotation.project_id,
+                metadata={
+                    "rotationId": rotation.id,
+                    "attemptId": attempt.id,
+                    "manual": manual,
+                    "status": "failed",
+                    "errorCode": code,
+                },
+            )
+        return exhausted or manual
+
+    def _after_failure(
+        self, rotation_id: str, attempt_id: str, code: str, message: str, *, notify: bool
+    ) -> None:
         ROTATIONS.labels("failure").inc()
         log.warning(
             "rotation attempt failed",
-            extra={"rotationId": plan.rotation_id, "attemptId": attempt_id, "errorCode": exc.code},
+            extra={"rotationId": rotation_id, "attemptId": attempt_id, "errorCode": code},
         )
-        if (exhausted or manual) and self._on_failure is not None:
+        if notify and self._on_failure is not None:
             with self.db.read() as session:
-                row = session.get(SecretRotation, plan.rotation_id)
+                row = session.get(SecretRotation, rotation_id)
                 if row is not None:
                     self._on_failure(row, message)
-        return Outcome(attempt_id, state, exc.code, message)
 
     # --------------------------------------------------------------- fences
 

@@ -13,6 +13,14 @@ class RotationInProgress(BadRequest):
         super().__init__("A rotation is already in progress", code="rotation_in_progress")
 
 
+class BindAccountChangingPassword(BadRequest):
+    def __init__(self) -> None:
+        super().__init__(
+            "The connection's bind account is changing its own password; try again shortly",
+            code="connection_busy",
+        )
+
+
 class RotationFailed(BadRequest):
     """A rotation attempt failed; the message is redacted."""
 

@@ -17,7 +17,7 @@ from datetime import timedelta
 from sqlalchemy import or_, select, update
 
 from ldapkeeper.db.models import RotationAttempt, SecretRotation
-from ldapkeeper.rotations.engine import UNFINISHED, LeaseLost, RotationEngine
+from ldapkeeper.rotations.engine import UNFINISHED, ConnectionBusy, LeaseLost, RotationEngine
 from ldapkeeper.rotations.schedule import LEASE_SECONDS
 
 log = logging.getLogger("ldapkeeper.worker")
@@ -143,6 +143,8 @@ class RotationWorker:
             self.engine.run(rotation_id, token, manual=False)
         except LeaseLost:
             log.info("lease lost", extra={"rotationId": rotation_id})
+        except ConnectionBusy:
+            pass  # the engine moved it to just after the bind account's own attempt
         except Exception as exc:  # noqa: BLE001 — one rotation's bug must not stop the worker
             log.error(
                 "rotation crashed",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ldapkeeper.audit.service import RequestContext, record
@@ -30,19 +30,22 @@ from ldapkeeper.db.session import Database
 from ldapkeeper.directory import DirectoryClient, DirectoryError, require_secure_transport
 from ldapkeeper.errors import BadRequest
 from ldapkeeper.identity.authorization import require
-from ldapkeeper.identity.permissions import Subject
+from ldapkeeper.identity.permissions import ProjectRole, Subject
 from ldapkeeper.identity.principal import Principal
+from ldapkeeper.identity.service import project_role
 from ldapkeeper.kms.keyring import KeyRing
 from ldapkeeper.projects.service import get_environment, get_project
 from ldapkeeper.rotations import sealed
 from ldapkeeper.rotations.engine import (
     UNFINISHED,
+    ConnectionBusy,
     LeaseLost,
     Outcome,
     RotationEngine,
     rotation_method,
 )
 from ldapkeeper.rotations.errors import (
+    BindAccountChangingPassword,
     ImmutableParameter,
     RotationFailed,
     RotationInProgress,
@@ -65,6 +68,7 @@ from ldapkeeper.rotations.schemas import (
     RotationUpdate,
     SecretsMapping,
 )
+from ldapkeeper.rotations.usage import connection_in_use as connection_in_use
 from ldapkeeper.secrets.folders import canonical_path, ensure_folder
 from ldapkeeper.secrets.service import (
     delete_managed_secrets,
@@ -155,8 +159,8 @@ class RotationService:
         rotation = session.get(SecretRotation, rotation_id)
         if rotation is None:
             raise RotationNotFound()
-        project = session.get(Project, rotation.project_id)
-        if project is None or project.org_id != principal.org_id:
+        # Another project's rotation (no role there) is "not found", not "forbidden".
+        if project_role(session, principal, rotation.project_id) == ProjectRole.NO_ACCESS:
             raise RotationNotFound()
         return rotation
 
@@ -290,6 +294,7 @@ class RotationService:
                 session, project_id=body.project_id, environment_id=env.id, path=path
             )
             self._check_names_free(session, folder.id, body.secrets_mapping, body.name)
+            self._check_target_free(session, principal.org_id, connection.url, target_dn)
             rotation = SecretRotation(
                 project_id=body.project_id,
                 environment_id=env.id,
@@ -352,6 +357,26 @@ class RotationService:
             if {mapping.dn, mapping.password} & set(other.secrets_mapping.values()):
                 raise BadRequest("Another rotation at this path writes a secret of that name")
 
+    @staticmethod
+    def _check_target_free(session: Session, org_id: str, url: str, target_dn: str) -> None:
+        """Refuse a second rotation of one account on one directory: each would change the
+        password under the other, whose stored secret would then no longer bind."""
+        clash = session.scalar(
+            select(SecretRotation.id)
+            .join(AppConnection, AppConnection.id == SecretRotation.connection_id)
+            .join(Project, Project.id == SecretRotation.project_id)
+            .where(
+                Project.org_id == org_id,
+                func.lower(AppConnection.url) == url.lower(),
+                func.lower(SecretRotation.target_dn) == target_dn.lower(),
+            )
+            .limit(1)
+        )
+        if clash is not None:
+            raise BadRequest(
+                "Another secret rotation already rotates this account", code="target_in_use"
+            )
+
     # ----------------------------------------------------------------- rotate
 
     def _run_manual(self, rotation_id: str, token: str) -> Outcome:
@@ -359,6 +384,8 @@ class RotationService:
             return self.engine.run(rotation_id, token, manual=True)
         except LeaseLost as exc:
             raise RotationInProgress() from exc
+        except ConnectionBusy as exc:
+            raise BindAccountChangingPassword() from exc
         finally:
             self.engine.release(rotation_id, token)
 
@@ -552,15 +579,6 @@ def release_managed_secrets(session: Session, *, rotation_id: str) -> None:
         select(Secret).where(Secret.managed_by_rotation_id == rotation_id)
     ):
         secret.managed_by_rotation_id = None
-
-
-def connection_in_use(session: Session, connection_id: str) -> bool:
-    return (
-        session.scalar(
-            select(SecretRotation.id).where(SecretRotation.connection_id == connection_id).limit(1)
-        )
-        is not None
-    )
 
 
 def _status(state: str) -> str:
