@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import ldap
-import ldap.filter
 from pydantic import SecretStr
 
 from ldapkeeper.directory import BindCredentials, DirectoryError, require_secure_transport
@@ -352,7 +351,7 @@ class LdapDirectory:
                 "unsupported",
                 "The directory has no defaultNamingContext: UPNs need Active Directory",
             )
-        query = f"(userPrincipalName={ldap.filter.escape_filter_chars(upn)})"
+        query = names.equality_filter("userPrincipalName", upn)
 
         def search(conn: ldap.LDAPObject, search_base: str) -> list[str] | None:
             try:

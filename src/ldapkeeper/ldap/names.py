@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
-import ldap.dn
-
 import ldap
+import ldap.dn
+import ldap.filter
+
 from ldapkeeper.directory import DirectoryError
 
 _UPN = re.compile(r"[^@\s=,+\"\\<>;]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
@@ -90,3 +91,9 @@ def dn_domain(dn: str) -> str | None:
         return None
     labels = [value.lower() for rdn in rdns for kind, value, _ in rdn if kind.lower() == "dc"]
     return ".".join(labels) or None
+
+
+def equality_filter(attribute: str, value: str) -> str:
+    """The search filter ``(attribute=value)`` matching ``value`` literally: ``*``, ``(``,
+    ``)``, ``\\`` and NUL in it are escaped (RFC 4515), so no value widens the search."""
+    return f"({attribute}={ldap.filter.escape_filter_chars(value)})"
