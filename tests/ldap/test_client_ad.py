@@ -55,6 +55,22 @@ def test_resolve_dn_finds_the_entry_of_a_upn(
     assert found == directory.normalize_dn(found)
 
 
+def test_resolve_dn_finds_the_builtin_administrator_by_its_implicit_upn(
+    samba_ad: SambaServer, directory: LdapDirectory
+) -> None:
+    found = directory.resolve_dn(creds=admin_creds(samba_ad), name=samba_ad.admin_upn)
+    assert directory.same_dn(found, samba_ad.admin_dn)
+
+
+def test_resolve_dn_does_not_take_an_implicit_upn_of_another_domain(
+    samba_ad: SambaServer, directory: LdapDirectory
+) -> None:
+    err = failure(
+        directory.resolve_dn, creds=admin_creds(samba_ad), name="Administrator@other.test"
+    )
+    assert err.code == "ambiguous_target"
+
+
 def test_resolve_dn_of_an_unknown_upn_is_ambiguous_target(
     samba_ad: SambaServer, directory: LdapDirectory
 ) -> None:

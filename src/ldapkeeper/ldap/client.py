@@ -351,7 +351,37 @@ class LdapDirectory:
                 "unsupported",
                 "The directory has no defaultNamingContext: UPNs need Active Directory",
             )
-        query = names.equality_filter("userPrincipalName", upn)
+        found = self._search_one_attribute(
+            session, creds, identity, base, names.equality_filter("userPrincipalName", upn), secrets
+        )
+        local, _, domain = upn.rpartition("@")
+        if found == [] and domain.lower() == names.dn_domain(base):
+            # AD also accepts the implicit UPN sAMAccountName@<the domain's DNS name> (the
+            # built-in Administrator has no userPrincipalName): an explicit UPN wins.
+            found = self._search_one_attribute(
+                session,
+                creds,
+                identity,
+                base,
+                names.equality_filter("sAMAccountName", local),
+                secrets,
+            )
+        if found is None or len(found) > 1:
+            raise DirectoryError("ambiguous_target", f"More than one entry has the UPN {upn}")
+        if not found:
+            raise DirectoryError("ambiguous_target", f"No entry has the UPN {upn}")
+        return found[0]
+
+    def _search_one_attribute(
+        self,
+        session: Session,
+        creds: BindCredentials,
+        identity: tuple[str, Secret],
+        base: str,
+        query: str,
+        secrets: Iterable[Secret],
+    ) -> list[str] | None:
+        """DNs of the entries under `base` matching `query` (None: more than one)."""
 
         def search(conn: ldap.LDAPObject, search_base: str) -> list[str] | None:
             try:
@@ -363,12 +393,7 @@ class LdapDirectory:
             # AD also returns search references (DN None) to other partitions: skipped.
             return [dn for dn, _ in entries if dn is not None]
 
-        found = self._follow_referrals(session, creds, *identity, base, search, secrets)
-        if found is None or len(found) > 1:
-            raise DirectoryError("ambiguous_target", f"More than one entry has the UPN {upn}")
-        if not found:
-            raise DirectoryError("ambiguous_target", f"No entry has the UPN {upn}")
-        return found[0]
+        return self._follow_referrals(session, creds, *identity, base, search, secrets)
 
     def _follow_referrals(
         self,
