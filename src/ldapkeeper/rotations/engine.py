@@ -3,12 +3,17 @@
 One attempt moves ``pending → changed → verified → committed`` (or ``failed``); each step
 is committed before the next side effect:
 
-1. the new password is generated, sealed and committed as *pending* (SQLite runs with
-   ``synchronous=FULL``, so it is on disk) before the directory is touched;
-2. ``directory_touched`` is committed, then the directory is asked to change the password;
+1. the new password is generated, sealed and committed as *pending* together with
+   ``directory_touched`` (SQLite runs with ``synchronous=FULL``, so it is on disk) before
+   the directory is touched;
+2. the directory is asked to change the password;
 3. the new password is verified by binding as the target with it;
 4. one transaction flips the credential slot, writes the mapped secrets and (when the bind
-   account changed its own password) the connection's credentials.
+   account changed its own password) the connection's credentials, and ends the attempt.
+
+Only steps 1 and 4 are durable commits on the normal path: committing "changed" or
+"verified" in between would buy nothing, because recovery of a touched attempt always
+binds with the pending password first (the probe is the verification).
 
 Recovery is the same code: an unfinished attempt is driven forward, never replaced. If the
 directory may have been changed, the engine first binds with the pending password (at most
@@ -130,6 +135,7 @@ class _Plan:
     pending: SecretStr | None = field(default=None, repr=False)
     # True when this run created the attempt: nothing has touched the directory yet,
     # although the row already says it may have (committed with the pending password).
+    fresh: bool = False
 
 
 class ConnectionLocks:
@@ -211,6 +217,7 @@ class RotationEngine:
         clock: Clock,
         on_failure: Callable[[SecretRotation, str], None] | None = None,
         hold: StepHook = _no_hold,
+        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
         self.db = db
         self.keyring = keyring
@@ -219,13 +226,16 @@ class RotationEngine:
         self.locks = ConnectionLocks()
         self._on_failure = on_failure
         self._hold = hold
+        self.lease_seconds = lease_seconds
 
     # ----------------------------------------------------------------- leases
 
     def claim(self, rotation_id: str, token: str) -> bool:
         """Take the lease of one rotation for ``token``; False when someone else holds it."""
         now = self.clock.now()
-        with self.db.write() as session:
+        # Leases need no fsync: a lost one is only a claim that may be taken again, and
+        # every step's commit is fenced by the token.
+        with self.db.write(durable=False) as session:
             rotation = session.get(SecretRotation, rotation_id, with_for_update=True)
             if rotation is None:
                 return False
@@ -233,11 +243,11 @@ class RotationEngine:
             if held and rotation.lease_until is not None and rotation.lease_until > now:
                 return False
             rotation.lease_owner = token
-            rotation.lease_until = now + timedelta(seconds=LEASE_SECONDS)
+            rotation.lease_until = now + timedelta(seconds=self.lease_seconds)
             return True
 
     def release(self, rotation_id: str, token: str) -> None:
-        with self.db.write() as session:
+        with self.db.write(durable=False) as session:
             rotation = session.get(SecretRotation, rotation_id, with_for_update=True)
             if rotation is not None and rotation.lease_owner == token:
                 rotation.lease_owner = None
@@ -345,6 +355,9 @@ class RotationEngine:
                 lease_owner=token,
                 state="pending",
                 pending_password_sealed=b"",
+                # Committed with the pending password (one durable write instead of two):
+                # recovery then probes before re-applying, which is right either way.
+                directory_touched=True,
                 started_at=self.clock.now(),
             )
             session.add(attempt)
@@ -352,6 +365,8 @@ class RotationEngine:
             sealed.seal_pending(session, self.keyring, rotation.project_id, attempt, password)
             rotation.last_rotation_attempted_at = self.clock.now()
             attempt_id = attempt.id
+        plan.pending = SecretStr(password)
+        plan.fresh = True
         self._hold("pending-committed")
         return attempt_id
 
@@ -406,23 +421,29 @@ class RotationEngine:
     # ---------------------------------------------------------------- steps
 
     def _drive(self, plan: _Plan, attempt_id: str, method: Method, token: str) -> Outcome:
-        with self.db.read() as session:
-            attempt = session.get(RotationAttempt, attempt_id)
-            assert attempt is not None
-            pending = sealed.open_pending(session, self.keyring, plan.project_id, attempt)
-            plan.pending = pending
-            state, touched, probes = attempt.state, attempt.directory_touched, attempt.failed_probes
+        if plan.fresh and plan.pending is not None:
+            pending = plan.pending
+            state, touched, probes = "pending", False, 0
+        else:
+            with self.db.read() as session:
+                attempt = session.get(RotationAttempt, attempt_id)
+                assert attempt is not None
+                pending = sealed.open_pending(session, self.keyring, plan.project_id, attempt)
+                plan.pending = pending
+                state = attempt.state
+                touched, probes = attempt.directory_touched, attempt.failed_probes
+        verified = state == "verified"
         if state == "pending":
-            self._apply(plan, attempt_id, method, token, pending, touched=touched, probes=probes)
-            state = "changed"
-        if state == "changed":
+            verified = self._apply(
+                plan, attempt_id, method, token, pending, touched=touched, probes=probes
+            )
+        if not verified:
             if not self.directory.verify_bind(
                 creds=plan.creds, dn=plan.target_dn, password=pending
             ):
                 raise DirectoryError(
                     "operation_failed", "The new password was set but does not bind yet"
                 )
-            self._advance(attempt_id, token, "changed", "verified")
             self._hold("verified-committed")
         self._commit(plan, attempt_id, method, token, pending)
         self._hold("committed")
@@ -438,16 +459,17 @@ class RotationEngine:
         *,
         touched: bool,
         probes: int,
-    ) -> None:
-        """Make the directory hold ``pending``; leaves the attempt in state ``changed``."""
+    ) -> bool:
+        """Make the directory hold ``pending`` (nothing is committed: the attempt stays
+        ``pending`` and touched). Returns True when a bind with ``pending`` already proved
+        it (the recovery probe), False when the change still needs verifying."""
         if touched and probes == 0:
             # The directory may already hold the pending password: find out before acting.
             if self.directory.verify_bind(creds=plan.creds, dn=plan.target_dn, password=pending):
-                self._advance(attempt_id, token, "pending", "changed")
-                return
+                return True
             self._record_probe_failure(attempt_id, token)
             touched = False
-        if not touched:
+        if not touched and not plan.fresh:
             self._mark_touched(attempt_id, token)
         self._hold("touched-committed")
         try:
@@ -473,8 +495,8 @@ class RotationEngine:
                     self._mark_untouched(attempt_id, token)
                 raise
         self._hold("directory-changed")
-        self._advance(attempt_id, token, "pending", "changed")
         self._hold("changed-committed")
+        return False
 
     def _change(self, plan: _Plan, method: Method, pending: SecretStr) -> None:
         if method == "reset":
@@ -498,7 +520,7 @@ class RotationEngine:
     ) -> None:
         now = self.clock.now()
         with self.db.write() as session:
-            rotation, attempt = self._fence(session, attempt_id, token, "verified")
+            rotation, attempt = self._fence(session, attempt_id, token, UNFINISHED)
             slots = sealed.open_slots(session, self.keyring, rotation)
             index = 0 if rotation.credentials_sealed is None else 1 - rotation.active_index
             slots[index] = sealed.Slot(plan.target_dn, pending)
@@ -542,6 +564,9 @@ class RotationEngine:
             )
             rotation.due_at = rotation.next_rotation_at
             rotation.updated_at = now
+            # The work is done: end the lease in the same commit (release is then a no-op).
+            rotation.lease_owner = None
+            rotation.lease_until = None
             attempt.state = "committed"
             attempt.finished_at = now
             attempt.error_code = None
@@ -690,22 +715,18 @@ class RotationEngine:
         if rotation is None or rotation.lease_owner != token:
             raise LeaseLost(rotation_id)
         # Every fenced step extends the lease: a worker making progress keeps it.
-        rotation.lease_until = self.clock.now() + timedelta(seconds=LEASE_SECONDS)
+        rotation.lease_until = self.clock.now() + timedelta(seconds=self.lease_seconds)
         return rotation
 
     def _fence(
-        self, session: Session, attempt_id: str, token: str, expected: str
+        self, session: Session, attempt_id: str, token: str, expected: str | tuple[str, ...]
     ) -> tuple[SecretRotation, RotationAttempt]:
+        allowed = (expected,) if isinstance(expected, str) else expected
         attempt = session.get(RotationAttempt, attempt_id, with_for_update=True)
-        if attempt is None or attempt.lease_owner != token or attempt.state != expected:
+        if attempt is None or attempt.lease_owner != token or attempt.state not in allowed:
             raise LeaseLost(attempt_id)
         rotation = self._fence_rotation(session, attempt.rotation_id, token)
         return rotation, attempt
-
-    def _advance(self, attempt_id: str, token: str, expected: str, new_state: str) -> None:
-        with self.db.write() as session:
-            _rotation, attempt = self._fence(session, attempt_id, token, expected)
-            attempt.state = new_state
 
     def _mark_touched(self, attempt_id: str, token: str) -> None:
         with self.db.write() as session:

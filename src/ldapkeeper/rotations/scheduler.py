@@ -1,8 +1,15 @@
 """The worker loop: claims due rotations with leases and runs them on a bounded pool.
 
 The scheduler decides *when*; the engine alone decides *what*. On PostgreSQL many workers
-share the table: claims use ``FOR UPDATE SKIP LOCKED``. SQLite has one process, which takes
+share the table: claims use ``FOR UPDATE SKIP LOCKED``, and a worker that dies leaves
+leases that expire after ``lease_seconds``, when any other worker takes the rotations over
+(the engine then drives their unfinished attempts). SQLite has one process, which takes
 over every lease at start so unfinished attempts are recovered at once.
+
+A worker runs at most ``per_host_limit`` rotations against one directory host at a time
+(the host of the connection's URL), so a burst of due rotations cannot flood a directory.
+It claims up to twice that many per host, so the next ones start the moment a slot frees,
+and it claims in batches (a quarter of its slots at least), not once per finished rotation.
 """
 
 from __future__ import annotations
@@ -10,17 +17,50 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
+from urllib.parse import urlsplit
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 
-from ldapkeeper.db.models import RotationAttempt, SecretRotation
+from ldapkeeper.db.models import AppConnection, RotationAttempt, SecretRotation
 from ldapkeeper.rotations.engine import UNFINISHED, ConnectionBusy, LeaseLost, RotationEngine
-from ldapkeeper.rotations.schedule import LEASE_SECONDS
 
 log = logging.getLogger("ldapkeeper.worker")
+
+#: Due rotations read per claim, as a multiple of the free slots: some may belong to a
+#: directory host that this very claim fills up.
+CANDIDATES_PER_SLOT = 4
+#: Claimed (running or waiting for a slot) per host, as a multiple of ``per_host_limit``.
+CLAIMED_PER_RUNNING = 2
+
+_DUE = (
+    select(SecretRotation.id, AppConnection.url)
+    .join(AppConnection, AppConnection.id == SecretRotation.connection_id)
+    .where(
+        SecretRotation.due_at <= bindparam("now"),
+        or_(SecretRotation.lease_until.is_(None), SecretRotation.lease_until < bindparam("now")),
+        AppConnection.url.not_in(bindparam("full", expanding=True)),
+    )
+    .order_by(SecretRotation.due_at)
+    .limit(bindparam("candidates"))
+)
+_LEASE = (
+    update(SecretRotation.__table__)  # type: ignore[arg-type]
+    .where(SecretRotation.__table__.c.id == bindparam("rid"))
+    .values(lease_owner=bindparam("token"), lease_until=bindparam("until"))
+)
+
+
+def directory_host(url: str) -> str:
+    """The host a connection URL points at (lower-case), for the per-host limit."""
+    try:
+        host = urlsplit(url.strip()).hostname
+    except ValueError:
+        host = None
+    return host or url.strip().lower()
 
 
 class RotationWorker:
@@ -31,16 +71,23 @@ class RotationWorker:
         engine: RotationEngine,
         *,
         concurrency: int = 8,
+        per_host_limit: int = 4,
         poll_seconds: float = 1.0,
         worker_id: str | None = None,
     ) -> None:
         self.engine = engine
         self.concurrency = concurrency
+        self.per_host_limit = per_host_limit
         self.poll_seconds = poll_seconds
+        self.lease_seconds = engine.lease_seconds
         self.worker_id = worker_id or uuid.uuid4().hex[:12]
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._held: dict[str, str] = {}
+        # rotation id -> its directory host, and URL -> host, for the per-host limit.
+        self._hosts: dict[str, str] = {}
+        self._urls: dict[str, str] = {}
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
         self._held_lock = threading.Condition()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="rotation")
         self._threads: list[threading.Thread] = []
@@ -85,41 +132,56 @@ class RotationWorker:
             return int(getattr(result, "rowcount", 0) or 0)
 
     def claim_due(self, limit: int) -> list[tuple[str, str]]:
-        """Lease up to ``limit`` due rotations; returns (rotation id, lease token) pairs."""
+        """Lease up to ``limit`` due rotations; returns (rotation id, lease token) pairs.
+
+        Rotations of a directory host that already has ``per_host_limit`` running here are
+        left for later (or for another worker).
+        """
+        return [(rotation_id, token) for rotation_id, token, _host in self._claim(limit)]
+
+    def _claim(self, limit: int) -> list[tuple[str, str, str]]:
         if limit <= 0:
             return []
         now = self.engine.clock.now()
-        query = (
-            select(SecretRotation.id)
-            .where(
-                SecretRotation.due_at <= now,
-                or_(SecretRotation.lease_until.is_(None), SecretRotation.lease_until < now),
-            )
-            .order_by(SecretRotation.due_at)
-            .limit(limit)
-        )
+        cap = self.per_host_limit * CLAIMED_PER_RUNNING
+        with self._held_lock:
+            held = Counter(self._hosts.values())
+            full = [url for url, host in self._urls.items() if held[host] >= cap]
+        query = _DUE
         if not self.engine.db.is_sqlite:
-            query = query.with_for_update(skip_locked=True)
-        claimed: list[tuple[str, str]] = []
-        with self.engine.db.write() as session:
-            for rotation_id in session.scalars(query).all():
+            # Lock only the rotation rows (not their connections); skip what others hold.
+            query = query.with_for_update(skip_locked=True, of=SecretRotation)
+        params = {"now": now, "full": full, "candidates": limit * CANDIDATES_PER_SLOT}
+        claimed: list[tuple[str, str, str]] = []
+        leases: list[dict[str, object]] = []
+        until = now + timedelta(seconds=self.lease_seconds)
+        # A lease needs no fsync: lost in a crash, it is only a claim someone takes again.
+        with self.engine.db.write(durable=False) as session:
+            for rotation_id, url in session.execute(query, params).all():
+                host = directory_host(url)
+                if held[host] >= cap:
+                    continue
+                held[host] += 1
                 token = f"{self.worker_id}-{uuid.uuid4().hex[:12]}"
-                session.execute(
-                    update(SecretRotation)
-                    .where(SecretRotation.id == rotation_id)
-                    .values(lease_owner=token, lease_until=now + timedelta(seconds=LEASE_SECONDS))
-                )
-                claimed.append((rotation_id, token))
+                leases.append({"rid": rotation_id, "token": token, "until": until})
+                claimed.append((rotation_id, token, host))
+                with self._held_lock:
+                    self._urls[url] = host
+                if len(claimed) >= limit:
+                    break
+            if leases:
+                session.connection().execute(_LEASE, leases)
         return claimed
 
     def run_once(self) -> int:
         """Claim what fits in the pool and submit it; returns how many were claimed."""
         with self._held_lock:
             free = self.concurrency - len(self._held)
-        claimed = self.claim_due(free)
-        for rotation_id, token in claimed:
+        claimed = self._claim(free)
+        for rotation_id, token, host in claimed:
             with self._held_lock:
                 self._held[rotation_id] = token
+                self._hosts[rotation_id] = host
             future = self._pool.submit(self._run, rotation_id, token)
             future.add_done_callback(self._done(rotation_id))
         return len(claimed)
@@ -133,14 +195,25 @@ class RotationWorker:
         def callback(_future: Future[None]) -> None:
             with self._held_lock:
                 self._held.pop(rotation_id, None)
+                self._hosts.pop(rotation_id, None)
                 self._held_lock.notify_all()
             self._wake.set()
 
         return callback
 
+    def _slot(self, rotation_id: str) -> threading.BoundedSemaphore:
+        """The per-host semaphore of the rotation's directory host."""
+        with self._held_lock:
+            host = self._hosts.get(rotation_id, "")
+            slot = self._slots.get(host)
+            if slot is None:
+                slot = self._slots[host] = threading.BoundedSemaphore(self.per_host_limit)
+            return slot
+
     def _run(self, rotation_id: str, token: str) -> None:
         try:
-            self.engine.run(rotation_id, token, manual=False)
+            with self._slot(rotation_id):
+                self.engine.run(rotation_id, token, manual=False)
         except LeaseLost:
             log.info("lease lost", extra={"rotationId": rotation_id})
         except ConnectionBusy:
@@ -156,25 +229,32 @@ class RotationWorker:
     # ------------------------------------------------------------------ loops
 
     def _loop(self) -> None:
+        batch = max(1, self.concurrency // 4)
         while not self._stop.is_set():
-            try:
-                claimed = self.run_once()
-            except Exception as exc:  # noqa: BLE001 — the database may be briefly away
-                log.error("claim failed", extra={"error_type": type(exc).__name__})
-                claimed = 0
-            if claimed == 0:
+            # Cleared before claiming: a rotation that ends during the claim wakes the wait.
+            self._wake.clear()
+            with self._held_lock:
+                free = self.concurrency - len(self._held)
+            claimed = 0
+            if free >= batch:
+                try:
+                    claimed = self.run_once()
+                except Exception as exc:  # noqa: BLE001 — the database may be briefly away
+                    log.error("claim failed", extra={"error_type": type(exc).__name__})
+            if claimed < max(free, 1):
+                # Nothing more is due (or its hosts are busy): until a rotation ends, or
+                # the next poll.
                 self._wake.wait(self.poll_seconds)
-                self._wake.clear()
 
     def _renew_loop(self) -> None:
-        while not self._stop.wait(LEASE_SECONDS / 3):
+        while not self._stop.wait(self.lease_seconds / 3):
             with self._held_lock:
                 held = dict(self._held)
             if not held:
                 continue
-            until = self.engine.clock.now() + timedelta(seconds=LEASE_SECONDS)
+            until = self.engine.clock.now() + timedelta(seconds=self.lease_seconds)
             try:
-                with self.engine.db.write() as session:
+                with self.engine.db.write(durable=False) as session:
                     for rotation_id, token in held.items():
                         session.execute(
                             update(SecretRotation)
