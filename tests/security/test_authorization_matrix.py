@@ -1,4 +1,5 @@
-"""Every route and every kind of caller gets exactly the status SPEC section 2 gives it.
+"""Every route and every kind of caller gets exactly the status SPEC section 2 gives it:
+the API with bearer tokens, the web UI with the same tokens as its session cookie.
 
 Routes are enumerated from the app itself: a route without an expectation here fails
 ``test_every_route_has_an_expectation``, so a new route cannot be forgotten. Destructive
@@ -14,8 +15,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI, routing
+from fastapi.testclient import TestClient
 from starlette.routing import BaseRoute
 
+from ldapkeeper.ui import csrf
+from ldapkeeper.ui.session import PRESESSION_COOKIE, SESSION_COOKIE
 from tests.security.world import (
     CALLERS,
     CONNECTIONS,
@@ -29,6 +33,7 @@ from tests.security.world import (
     unique,
 )
 from tests.security.world import world as world
+from tests.support.app import ADMIN_EMAIL, ADMIN_PASSWORD, CLIENT_ID, CLIENT_SECRET
 
 pytestmark = pytest.mark.slapd
 
@@ -187,16 +192,12 @@ def _connection_body(w: World, project_id: str | None) -> dict[str, Any]:
 
 
 def _admin_login(_w: World) -> Call:
-    from tests.support.app import ADMIN_EMAIL, ADMIN_PASSWORD
-
     return Call(
         "POST", "/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
     )
 
 
 def _client_login(_w: World) -> Call:
-    from tests.support.app import CLIENT_ID, CLIENT_SECRET
-
     return Call(
         "POST",
         "/api/v1/auth/universal-auth/login",
@@ -577,7 +578,7 @@ def send(world: World, caller: str, call: Call) -> httpx.Response:
 def test_every_route_has_an_expectation(world: World) -> None:
     routes = {r for r in app_routes(world.api.app) if not is_ui(r[1])}
     expected = {(case.method, case.route) for case in CASES}
-    assert sorted(routes - expected) == [], "routes without an expectation in CASES"
+    assert sorted(routes - expected) == [], "API routes without an expectation in CASES"
     assert sorted(expected - routes) == [], "expectations for routes the app does not have"
 
 
@@ -726,3 +727,290 @@ def test_viewer_never_receives_a_secret_value(world: World) -> None:
     secrets_seen = [one["secret"], *listed["secrets"]]
     assert all(s["secretValueHidden"] for s in secrets_seen)
     assert all(s["secretValue"] == "<hidden-by-infisical>" for s in secrets_seen)
+
+
+# -- the web UI: the same callers, with the token as the session cookie ----------------------
+
+PASS, LOGIN = "pass", "login"
+
+
+@dataclass(frozen=True)
+class UiExpect:
+    """``public``: anyone gets through; ``session``: any valid session; ``project``: the
+    roles in ``roles`` (others: 403, no role in the project: 404); ``logout``: everyone
+    ends on the login page. No valid session: sent to the login page."""
+
+    access: str
+    roles: Roles = frozenset()
+
+    def outcome(self, caller: str) -> str | int:
+        if self.access == "public":
+            return PASS
+        if self.access == "logout" or caller in UNAUTHENTICATED:
+            return LOGIN
+        if self.access == "session":
+            return PASS
+        role = ROLE_IN_A.get(caller)
+        if role is None:
+            return 404
+        return PASS if role in self.roles else 403
+
+
+@dataclass(frozen=True)
+class UiCase:
+    name: str
+    method: str
+    route: str
+    expect: UiExpect
+    build: Callable[[World], tuple[str, dict[str, str] | None]] = field(repr=False)
+
+
+def _page(suffix: str) -> Callable[[World], tuple[str, dict[str, str] | None]]:
+    return lambda w: (f"/projects/{w.a.project_id}{suffix}", None)
+
+
+def _conn_page(suffix: str) -> Callable[[World], tuple[str, dict[str, str] | None]]:
+    return lambda w: (
+        f"/projects/{w.a.project_id}/integrations/app-connections/{w.a.connection_id}{suffix}",
+        None,
+    )
+
+
+def _rot_page(suffix: str) -> Callable[[World], tuple[str, dict[str, str] | None]]:
+    return lambda w: (
+        f"/projects/{w.a.project_id}/secret-rotations/{w.a.rotation_id}{suffix}",
+        None,
+    )
+
+
+def _connection_form(w: World, name: str) -> dict[str, str]:
+    return {
+        "name": name,
+        "method": "simple-bind",
+        "credentials.provider": "open-ldap",
+        "credentials.url": w.slapd.ldaps_url,
+        "credentials.dn": w.slapd.admin_dn,
+        "credentials.password": w.slapd.admin_password,
+        "credentials.sslCertificate": w.slapd.ca_pem,
+        "credentials.sslRejectUnauthorized": "true",
+    }
+
+
+def _ui_connection_create(w: World) -> tuple[str, dict[str, str] | None]:
+    url = f"/projects/{w.a.project_id}/integrations/app-connections/ldap"
+    return url, _connection_form(w, unique("ui-conn"))
+
+
+def _ui_connection_edit(w: World) -> tuple[str, dict[str, str] | None]:
+    url = f"/projects/{w.a.project_id}/integrations/app-connections/{w.a.connection_id}/edit"
+    return url, _connection_form(w, w.a.connection_name)
+
+
+def _ui_connection_delete(w: World) -> tuple[str, dict[str, str] | None]:
+    connection_id, _name = w.new_connection(w.a.project_id)
+    return f"/projects/{w.a.project_id}/integrations/app-connections/{connection_id}/delete", {}
+
+
+def _ui_rotation_create(w: World) -> tuple[str, dict[str, str] | None]:
+    body = w.rotation_body(w.a.project_id, w.a.connection_id)
+    form = {
+        "name": body["name"],
+        "connectionId": body["connectionId"],
+        "environment": "dev",
+        "secretPath": body["secretPath"],
+        "rotationInterval": "30",
+        "isAutoRotationEnabled": "on",
+        "rotateAtUtc.hours": "0",
+        "rotateAtUtc.minutes": "0",
+        "parameters.dn": body["parameters"]["dn"],
+        "parameters.rotationMethod": "connection-principal",
+        "parameters.passwordRequirements.length": "48",
+        "parameters.passwordRequirements.required.digits": "1",
+        "parameters.passwordRequirements.required.lowercase": "1",
+        "parameters.passwordRequirements.required.uppercase": "1",
+        "parameters.passwordRequirements.required.symbols": "0",
+        "parameters.passwordRequirements.allowedSymbols": "-_.~!*",
+        "secretsMapping.dn": "LDAP_DN",
+        "secretsMapping.password": "LDAP_PASSWORD",
+    }
+    return f"/projects/{w.a.project_id}/secret-rotations", form
+
+
+def _ui_rotation_delete(w: World) -> tuple[str, dict[str, str] | None]:
+    rotation_id, _name, _path = w.new_rotation(w.a)
+    return f"/projects/{w.a.project_id}/secret-rotations/{rotation_id}/delete", {}
+
+
+def _ui_reveal(w: World) -> tuple[str, dict[str, str] | None]:
+    form = {"environment": "dev", "path": "/", "key": w.a.secret_name}
+    return f"/projects/{w.a.project_id}/secrets/reveal", form
+
+
+UI_PUBLIC, UI_SESSION = UiExpect("public"), UiExpect("session")
+
+
+def ui_project(roles: Roles) -> UiExpect:
+    return UiExpect("project", roles)
+
+
+CONNS = "/projects/{project_id}/integrations/app-connections"
+ROTS = "/projects/{project_id}/secret-rotations"
+UI_CASES: list[UiCase] = [
+    UiCase("home", "GET", "/", UI_SESSION, lambda w: ("/", None)),
+    UiCase("login-page", "GET", "/login", UI_PUBLIC, lambda w: ("/login", None)),
+    UiCase(
+        "login",
+        "POST",
+        "/login",
+        UI_PUBLIC,
+        lambda w: ("/login", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
+    ),
+    UiCase("logout", "POST", "/logout", UiExpect("logout"), lambda w: ("/logout", {})),
+    UiCase("no-projects", "GET", "/no-projects", UI_SESSION, lambda w: ("/no-projects", None)),
+    UiCase(
+        "switch",
+        "GET",
+        "/projects/switch",
+        ui_project(ALL_ROLES),
+        lambda w: (f"/projects/switch?project={w.a.project_id}", None),
+    ),
+    UiCase("static", "GET", "/static/{name:path}", UI_PUBLIC, lambda w: ("/static/ui.css", None)),
+    UiCase("project", "GET", "/projects/{project_id}", ui_project(ALL_ROLES), _page("")),
+    UiCase("ui-connections", "GET", CONNS, ui_project(ALL_ROLES), _page(CONNS[22:])),
+    UiCase(
+        "ui-connection-new", "GET", f"{CONNS}/new", ui_project(ADMIN), _page(f"{CONNS[22:]}/new")
+    ),
+    UiCase(
+        "ui-connection-new-ldap",
+        "GET",
+        f"{CONNS}/new/ldap",
+        ui_project(ADMIN),
+        _page(f"{CONNS[22:]}/new/ldap"),
+    ),
+    UiCase(
+        "ui-connection-create", "POST", f"{CONNS}/ldap", ui_project(ADMIN), _ui_connection_create
+    ),
+    UiCase(
+        "ui-connection-edit-page",
+        "GET",
+        f"{CONNS}/{{connection_id}}/edit",
+        ui_project(ADMIN),
+        _conn_page("/edit"),
+    ),
+    UiCase(
+        "ui-connection-edit",
+        "POST",
+        f"{CONNS}/{{connection_id}}/edit",
+        ui_project(ADMIN),
+        _ui_connection_edit,
+    ),
+    UiCase(
+        "ui-connection-check",
+        "POST",
+        f"{CONNS}/{{connection_id}}/check",
+        ui_project(WRITERS),
+        lambda w: (_conn_page("/check")(w)[0], {}),
+    ),
+    UiCase(
+        "ui-connection-delete-page",
+        "GET",
+        f"{CONNS}/{{connection_id}}/delete",
+        ui_project(ADMIN),
+        _conn_page("/delete"),
+    ),
+    UiCase(
+        "ui-connection-delete",
+        "POST",
+        f"{CONNS}/{{connection_id}}/delete",
+        ui_project(ADMIN),
+        _ui_connection_delete,
+    ),
+    UiCase("ui-rotations", "GET", ROTS, ui_project(ALL_ROLES), _page("/secret-rotations")),
+    UiCase(
+        "ui-rotation-new", "GET", f"{ROTS}/new", ui_project(WRITERS), _page("/secret-rotations/new")
+    ),
+    UiCase("ui-rotation-create", "POST", ROTS, ui_project(WRITERS), _ui_rotation_create),
+    UiCase("ui-rotation", "GET", f"{ROTS}/{{rotation_id}}", ui_project(ALL_ROLES), _rot_page("")),
+    UiCase(
+        "ui-rotation-rotate",
+        "POST",
+        f"{ROTS}/{{rotation_id}}/rotate",
+        ui_project(WRITERS),
+        lambda w: (_rot_page("/rotate")(w)[0], {}),
+    ),
+    UiCase(
+        "ui-rotation-credentials",
+        "POST",
+        f"{ROTS}/{{rotation_id}}/generated-credentials",
+        ui_project(ADMIN),
+        lambda w: (_rot_page("/generated-credentials")(w)[0], {}),
+    ),
+    UiCase(
+        "ui-rotation-delete-page",
+        "GET",
+        f"{ROTS}/{{rotation_id}}/delete",
+        ui_project(WRITERS),
+        _rot_page("/delete"),
+    ),
+    UiCase(
+        "ui-rotation-delete",
+        "POST",
+        f"{ROTS}/{{rotation_id}}/delete",
+        ui_project(WRITERS),
+        _ui_rotation_delete,
+    ),
+    UiCase(
+        "ui-secrets",
+        "GET",
+        "/projects/{project_id}/secrets",
+        ui_project(ALL_ROLES),
+        _page("/secrets"),
+    ),
+    UiCase(
+        "ui-secret-reveal",
+        "POST",
+        "/projects/{project_id}/secrets/reveal",
+        ui_project(WRITERS),
+        _ui_reveal,
+    ),
+]
+
+
+def send_ui(
+    world: World, caller: str, method: str, url: str, form: dict[str, str] | None
+) -> str | int:
+    """The outcome of one UI request made with the caller's token as the session cookie."""
+    browser = TestClient(world.api.app, raise_server_exceptions=False)
+    token = world.callers[caller].get("Authorization", "").removeprefix("Bearer ")
+    if token:
+        browser.cookies.set(SESSION_COOKIE, token)
+    else:
+        browser.get("/login")  # the pre-login cookie the login form's token is tied to
+    binding = token or browser.cookies.get(PRESESSION_COOKIE) or ""
+    headers = {csrf.CSRF_HEADER: csrf.token_for(binding)}
+    if method == "GET":
+        response = browser.get(url, follow_redirects=False)
+    else:
+        response = browser.post(url, data=form or {}, headers=headers, follow_redirects=False)
+    status: int = response.status_code
+    if status in (302, 303) and response.headers["location"].startswith("/login"):
+        return LOGIN
+    if status in (401, 403, 404) or status >= 500:
+        return status
+    return PASS
+
+
+def test_every_ui_route_has_an_expectation(world: World) -> None:
+    routes = {r for r in app_routes(world.api.app) if is_ui(r[1])}
+    expected = {(case.method, case.route) for case in UI_CASES}
+    assert sorted(routes - expected) == [], "UI routes without an expectation in UI_CASES"
+    assert sorted(expected - routes) == [], "expectations for UI routes the app does not have"
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("case", UI_CASES, ids=[case.name for case in UI_CASES])
+def test_ui_route_answers_each_caller_as_the_spec_says(
+    world: World, case: UiCase, caller: str
+) -> None:
+    url, form = case.build(world)
+    assert send_ui(world, caller, case.method, url, form) == case.expect.outcome(caller)
