@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import ldap
 import pytest
 from pydantic import SecretStr
 
-import ldap
 from ldapkeeper.directory import BindCredentials, DirectoryError
 from ldapkeeper.ldap.connection import Connector, Session, follow_referrals
 from ldapkeeper.ldap.guard import system_resolver

@@ -5,9 +5,9 @@ from __future__ import annotations
 import errno
 from typing import Any
 
+import ldap
 import pytest
 
-import ldap
 from ldapkeeper.directory import DirectoryError
 from ldapkeeper.ldap.errors import (
     Phase,

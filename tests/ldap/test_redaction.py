@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 
+import ldap
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-import ldap
 from ldapkeeper.ldap.errors import classify
 from ldapkeeper.ldap.passwords import unicode_pwd
 from ldapkeeper.ldap.redaction import MASK, redact

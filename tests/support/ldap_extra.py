@@ -15,10 +15,9 @@ import socket
 import threading
 from collections.abc import Iterator
 
+import ldap
 import ldap.controls
 import pytest
-
-import ldap
 
 HOST = "127.0.0.1"
 _START_TLS_OID = b"1.3.6.1.4.1.1466.20037"

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import ldap
 from pydantic import SecretStr
 
-import ldap
 from ldapkeeper.directory import BindCredentials, DirectoryError, Provider
 from ldapkeeper.ldap.deadline import WATCHDOG
 from ldapkeeper.ldap.errors import Phase, classify, is_wrong_password, ldap_details

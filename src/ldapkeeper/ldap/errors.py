@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 import ldap
+
 from ldapkeeper.directory import DirectoryError, ErrorCode
 from ldapkeeper.ldap.redaction import Secret, redact
 

@@ -10,9 +10,9 @@ there is no silent fallback from one to the other.
 
 from __future__ import annotations
 
+import ldap
 from pydantic import SecretStr
 
-import ldap
 from ldapkeeper.directory import Provider
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ldap
+
 from ldapkeeper.directory import DirectoryError
 from ldapkeeper.ldap.errors import classify_socket_error
 
