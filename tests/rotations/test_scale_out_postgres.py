@@ -5,8 +5,13 @@ slapd), then all made due at once by setting ``due_at`` to now in the database. 
 worker processes drain them; one is killed with SIGKILL while it holds claims. Its leases
 are short (``LDAPKEEPER_LEASE_SECONDS``), so the other two take its rotations over and
 drive any attempt it left unfinished. Afterwards every rotation has exactly one attempt in
-this round, committed, and every stored password binds. Nothing here is timed: the
-deadlines only stop a hung run.
+this round, committed, and every stored password binds.
+
+Then the rule "while a bind account changes its own password, no other work uses that
+connection" across processes: one worker is held (the engine's test-only hold switch) in
+the middle of a reset through a connection; a second worker, asked to rotate that
+connection's own bind account, waits on PostgreSQL for it and changes nothing until the
+first one dies. Nothing here is timed: the deadlines only stop a hung run.
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+import ldap  # type: ignore[import-untyped, unused-ignore]
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from tests.support.app import Api, build_api
 from tests.support.database import drop_postgres, fresh_postgres_url
 from tests.support.rotations import slapd_admin_connection
@@ -69,7 +75,9 @@ class WorkerProcess:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-30:])
 
 
-def start_worker(api: Api, data_dir: Path) -> WorkerProcess:
+def start_worker(
+    api: Api, data_dir: Path, *, hold_at: str | None = None, concurrency: int = 8
+) -> WorkerProcess:
     settings = api.runtime.settings
     assert settings.root_key is not None
     data_dir.mkdir(parents=True)
@@ -83,9 +91,13 @@ def start_worker(api: Api, data_dir: Path) -> WorkerProcess:
             "LDAPKEEPER_LDAP_TIMEOUT_SECONDS": "5",
             "LDAPKEEPER_LEASE_SECONDS": str(LEASE_SECONDS),
             "LDAPKEEPER_WORKER_POLL_SECONDS": "0.2",
+            "LDAPKEEPER_WORKER_CONCURRENCY": str(concurrency),
             "LDAPKEEPER_LOG_LEVEL": "WARNING",
         }
     )
+    if hold_at is not None:
+        env["LDAPKEEPER_TEST_HOLD_AT"] = hold_at
+        env["LDAPKEEPER_TEST_HOLD_FILE"] = str(data_dir / "hold-reached")
     script = Path(sys.executable).parent / "ldapkeeper"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "ldapkeeper.cli.main"]
     log_path = data_dir / "worker.log"
@@ -198,7 +210,7 @@ class Round:
 @pytest.fixture(scope="module")
 def scale_out_round(
     postgres_api: Api, slapd: SlapdServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Round]:
+) -> Round:
     """300 rotations made due at once, drained by three workers, one of them SIGKILLed
     while it holds claims."""
     api = postgres_api
@@ -227,10 +239,10 @@ def scale_out_round(
             workers,
             DRAIN_TIMEOUT,
         )
-        yield Round(rotation_ids, attempts_since(api, since), held_at_kill)
     finally:
         for worker in workers:
             worker.stop()
+    return Round(rotation_ids, attempts_since(api, since), held_at_kill)
 
 
 def test_every_due_rotation_is_done_exactly_once_by_three_workers(scale_out_round: Round) -> None:
@@ -274,3 +286,182 @@ def test_every_stored_password_binds_after_the_round(
         if not slapd.can_bind(stored_dn, password.json()["secret"]["secretValue"]):
             lost.append(rotation_id)
     assert lost == []
+
+
+# -- a bind account changing its own password, across processes ------------------------------
+
+
+@dataclass
+class SharedConnection:
+    """A connection binding as a pwadmins member, a reset through it and its own rotation."""
+
+    connection_id: str
+    reset_id: str
+    self_id: str
+    bind_dn: str
+    waited: bool
+    self_attempts_while_waiting: int
+
+
+def self_attempts(api: Api, rotation_id: str, since: datetime) -> int:
+    with api.runtime.db.read() as session:
+        return int(
+            session.scalar(
+                select(func.count(RotationAttempt.id)).where(
+                    RotationAttempt.rotation_id == rotation_id, RotationAttempt.started_at >= since
+                )
+            )
+            or 0
+        )
+
+
+def advisory_lock_waiters(api: Api) -> int:
+    """Sessions of this database waiting for an advisory lock (the engine's connection lock)."""
+    with api.runtime.db.read() as session:
+        return int(
+            session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                    "WHERE l.locktype = 'advisory' AND NOT l.granted "
+                    "AND d.datname = current_database()"
+                )
+            )
+            or 0
+        )
+
+
+def make_due(api: Api, rotation_id: str) -> None:
+    with api.runtime.db.write() as session:
+        session.execute(
+            update(SecretRotation)
+            .where(SecretRotation.id == rotation_id)
+            .values(due_at=datetime.now(UTC))
+        )
+
+
+def committed_since(api: Api, rotation_id: str, since: datetime) -> bool:
+    with api.runtime.db.read() as session:
+        return (
+            session.scalar(
+                select(RotationAttempt.id).where(
+                    RotationAttempt.rotation_id == rotation_id,
+                    RotationAttempt.started_at >= since,
+                    RotationAttempt.state == "committed",
+                )
+            )
+            is not None
+        )
+
+
+@pytest.fixture(scope="module")
+def self_change_waits(
+    postgres_api: Api,
+    slapd: SlapdServer,
+    tmp_path_factory: pytest.TempPathFactory,
+    scale_out_round: Round,
+) -> Iterator[SharedConnection]:
+    """Worker A held inside a reset through the connection (holding the connection's lock
+    shared); worker B asked to rotate the bind account itself. B must wait until A is
+    killed, then both rotations finish (A's taken over after its lease)."""
+    api = postgres_api
+    bind_password = "Bind-account-password-1"
+    bind_dn = slapd.add_user(f"binder-{os.urandom(4).hex()}", bind_password)
+    with slapd.root_connection() as conn:
+        conn.modify_s(slapd.admins_group_dn, [(ldap.MOD_ADD, "member", [bind_dn.encode()])])
+    target_dn = slapd.add_user(f"target-{os.urandom(4).hex()}", "Target-password-1")
+    response = api.client.post(
+        "/api/v1/app-connections/ldap",
+        json={
+            "name": "shared-binder",
+            "method": "simple-bind",
+            "projectId": api.project_id,
+            "credentials": {
+                "provider": "open-ldap",
+                "url": slapd.ldaps_url,
+                "dn": bind_dn,
+                "password": bind_password,
+                "sslCertificate": slapd.ca_pem,
+            },
+        },
+        headers=api.admin,
+    )
+    assert response.status_code == 200, response.text
+    connection_id = response.json()["appConnection"]["id"]
+    ids = []
+    for name, dn in (("shared-reset", target_dn), ("shared-self", bind_dn)):
+        created = api.client.post(
+            "/api/v2/secret-rotations/ldap-password",
+            json={
+                "name": name,
+                "projectId": api.project_id,
+                "connectionId": connection_id,
+                "environment": "dev",
+                "secretPath": f"/{name}",
+                "rotationInterval": 30,
+                "parameters": {"dn": dn},
+            },
+            headers=api.admin,
+        )
+        assert created.status_code == 200, created.text
+        ids.append(created.json()["secretRotation"]["id"])
+    reset_id, self_id = ids
+    base = tmp_path_factory.mktemp("shared")
+    since = datetime.now(UTC)
+    # One slot: the held reset fills it, so this worker claims nothing else.
+    holder = start_worker(api, base / "holder", hold_at="touched-committed", concurrency=1)
+    waiter: WorkerProcess | None = None
+    try:
+        make_due(api, reset_id)
+        hold_file = base / "holder" / "hold-reached"
+        wait_for("worker A holds inside the reset", hold_file.exists, [holder], START_TIMEOUT)
+        waiter = start_worker(api, base / "waiter")
+        make_due(api, self_id)
+        # Until B either waits for the connection's lock or (wrongly) starts the change.
+        wait_for(
+            "worker B waits for the connection, or starts the self-change",
+            lambda: advisory_lock_waiters(api) > 0 or self_attempts(api, self_id, since) > 0,
+            [holder, waiter],
+            START_TIMEOUT,
+        )
+        time.sleep(0.5)  # a B that did not wait would begin its attempt meanwhile
+        waited = advisory_lock_waiters(api) > 0
+        attempts_while_waiting = self_attempts(api, self_id, since)
+        holder.kill()
+        wait_for(
+            "both rotations are committed",
+            lambda: committed_since(api, self_id, since) and committed_since(api, reset_id, since),
+            [waiter],
+            DRAIN_TIMEOUT,
+        )
+        yield SharedConnection(
+            connection_id, reset_id, self_id, bind_dn, waited, attempts_while_waiting
+        )
+    finally:
+        holder.stop()
+        if waiter is not None:
+            waiter.stop()
+
+
+def test_self_change_in_another_process_waits_for_a_reset_through_its_connection(
+    self_change_waits: SharedConnection,
+) -> None:
+    assert self_change_waits.waited
+    assert self_change_waits.self_attempts_while_waiting == 0
+
+
+def test_both_rotations_finish_and_the_connection_still_binds(
+    postgres_api: Api, slapd: SlapdServer, self_change_waits: SharedConnection
+) -> None:
+    api = postgres_api
+    check = api.client.post(
+        f"/api/v1/app-connections/ldap/{self_change_waits.connection_id}/check", headers=api.admin
+    )
+    assert check.status_code == 200, check.text
+    assert check.json()["status"] == "ok"
+    for rotation_id in (self_change_waits.reset_id, self_change_waits.self_id):
+        body = api.client.get(
+            f"/api/v2/secret-rotations/ldap-password/{rotation_id}/generated-credentials",
+            headers=api.admin,
+        ).json()
+        active = body["generatedCredentials"][body["activeIndex"]]
+        assert slapd.can_bind(active["dn"], active["password"])
