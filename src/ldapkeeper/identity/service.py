@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import math
 import secrets as pysecrets
 from dataclasses import dataclass
@@ -255,7 +254,3 @@ def set_membership(
         row.role = role
     session.flush()
     return row
-
-
-def constant_time_equals(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
