@@ -227,6 +227,9 @@ class RotationEngine:
         self._on_failure = on_failure
         self._hold = hold
         self.lease_seconds = lease_seconds
+        # Lease tokens whose lease the final commit already ended (release skips them).
+        self._ended: set[str] = set()
+        self._ended_lock = threading.Lock()
 
     # ----------------------------------------------------------------- leases
 
@@ -247,6 +250,11 @@ class RotationEngine:
             return True
 
     def release(self, rotation_id: str, token: str) -> None:
+        """Give the lease up (a no-op once the attempt's commit has ended it)."""
+        with self._ended_lock:
+            if token in self._ended:
+                self._ended.discard(token)
+                return
         with self.db.write(durable=False) as session:
             rotation = session.get(SecretRotation, rotation_id, with_for_update=True)
             if rotation is not None and rotation.lease_owner == token:
@@ -583,6 +591,8 @@ class RotationEngine:
                     "status": "success",
                 },
             )
+        with self._ended_lock:
+            self._ended.add(token)
         ROTATIONS.labels("success").inc()
 
     def _fail(
