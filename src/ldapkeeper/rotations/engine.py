@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -80,6 +81,10 @@ _DEFINITE = frozenset(
     }
 )
 MESSAGE_LIMIT = 1024
+#: How long the engine trusts its list of a connection's self-changing rotations. Only
+#: liveness depends on it (a rotation created meanwhile is noticed this much later); the
+#: connection lock keeps a running self-change exclusive regardless.
+SELF_ROTATIONS_SECONDS = 10.0
 
 StepHook = Callable[[str], None]
 
@@ -230,6 +235,9 @@ class RotationEngine:
         # Lease tokens whose lease the final commit already ended (release skips them).
         self._ended: set[str] = set()
         self._ended_lock = threading.Lock()
+        # connection id -> (valid until, rotations that change its bind account's password)
+        self._self_cache: dict[str, tuple[float, frozenset[str]]] = {}
+        self._self_lock = threading.Lock()
 
     # ----------------------------------------------------------------- leases
 
@@ -353,6 +361,13 @@ class RotationEngine:
 
     def _begin(self, plan: _Plan, start: _Start, token: str, *, manual: bool) -> str:
         """Generate the new password and commit it, sealed, as a pending attempt."""
+        if start.method == "self":
+            # This process knows at once (others within SELF_ROTATIONS_SECONDS).
+            with self._self_lock:
+                cached = self._self_cache.get(start.connection_id)
+                if cached is not None:
+                    found = cached[1] | {start.rotation_id}
+                    self._self_cache[start.connection_id] = (cached[0], found)
         password = generate_password(plan.requirements)
         with self.db.write() as session:
             rotation = self._fence_rotation(session, start.rotation_id, token)
@@ -383,7 +398,7 @@ class RotationEngine:
         change its own password is unfinished (crashed, or running in another process):
         until it ends, the connection's stored password may be the wrong one."""
         with self.db.read() as session:
-            blocker = session.scalar(
+            query = (
                 select(SecretRotation)
                 .join(RotationAttempt, RotationAttempt.rotation_id == SecretRotation.id)
                 .where(
@@ -392,8 +407,16 @@ class RotationEngine:
                     RotationAttempt.method == "self",
                     RotationAttempt.state.in_(UNFINISHED),
                 )
-                .limit(1)
             )
+            candidates = self._self_rotations(session, start.connection_id)
+            if candidates is not None:
+                # Only the (few) rotations that can be self-changes: an index look-up, not
+                # a scan of every attempt ever made.
+                others = sorted(candidates - {start.rotation_id})
+                if not others:
+                    return
+                query = query.where(RotationAttempt.rotation_id.in_(others))
+            blocker = session.scalar(query.limit(1))
             if blocker is None:
                 return
             blocker_due = blocker.due_at
@@ -409,6 +432,34 @@ class RotationEngine:
             extra={"rotationId": start.rotation_id, "connectionId": start.connection_id},
         )
         raise ConnectionBusy(start.connection_id)
+
+    def _self_rotations(self, session: Session, connection_id: str) -> frozenset[str] | None:
+        """The rotations through this connection whose target is its bind account (they
+        change its own password), remembered for ``SELF_ROTATIONS_SECONDS``. None when the
+        bind name is a UPN, which only the directory can compare with a DN."""
+        now = time.monotonic()
+        with self._self_lock:
+            cached = self._self_cache.get(connection_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        bind_dn = session.scalar(select(AppConnection.dn).where(AppConnection.id == connection_id))
+        if bind_dn is None or ("@" in bind_dn and "=" not in bind_dn):
+            return None
+        rows = session.execute(
+            select(SecretRotation.id, SecretRotation.target_dn).where(
+                SecretRotation.connection_id == connection_id
+            )
+        ).all()
+        found = frozenset(rid for rid, target in rows if self._same_dn(target, bind_dn))
+        with self._self_lock:
+            self._self_cache[connection_id] = (now + SELF_ROTATIONS_SECONDS, found)
+        return found
+
+    def _same_dn(self, a: str, b: str) -> bool:
+        try:
+            return self.directory.same_dn(a, b)
+        except DirectoryError:
+            return False
 
     def _method(
         self, params: LdapPasswordParameters, creds: BindCredentials, target: str

@@ -134,8 +134,9 @@ class RotationWorker:
     def claim_due(self, limit: int) -> list[tuple[str, str]]:
         """Lease up to ``limit`` due rotations; returns (rotation id, lease token) pairs.
 
-        Rotations of a directory host that already has ``per_host_limit`` running here are
-        left for later (or for another worker).
+        Rotations of a directory host for which this worker already holds twice
+        ``per_host_limit`` claims are left for later (or for another worker); at most
+        ``per_host_limit`` of them run at once (the others wait for a slot).
         """
         return [(rotation_id, token) for rotation_id, token, _host in self._claim(limit)]
 
