@@ -108,14 +108,24 @@ class _SqliteWriter:
         locked = True
         try:
             group = self._group if self._group is not None else self._open(durable)
+            first = group.members == 0
             group.members += 1
             self._local.group = group
+            failed = False
             try:
-                with self._savepoint(sessions, group) as session:
+                # The group's first block needs no savepoint of its own: nothing else is in
+                # the transaction yet, so when it fails the whole transaction goes.
+                scope = self._joined if first else self._savepoint
+                with scope(sessions, group) as session:
                     yield session
+            except BaseException:
+                failed = True
+                raise
             finally:
                 self._local.group = None
-                if self._should_wait(group):
+                if failed and first:
+                    self._discard(group)
+                elif self._should_wait(group):
                     self._mutex.release()
                     locked = False
                 else:
@@ -160,6 +170,25 @@ class _SqliteWriter:
                 group.conn.close()
             finally:
                 group.done.set()
+
+    def _discard(self, group: _Group) -> None:
+        """Roll the group back (its first block failed; nobody else joined it yet)."""
+        self._group = None
+        try:
+            if not group.durable:
+                _set_synchronous(group.conn, "FULL")
+            group.conn.close()  # rolls back what is still open
+        finally:
+            group.done.set()
+
+    @staticmethod
+    @contextmanager
+    def _joined(sessions: sessionmaker[Session], group: _Group) -> Iterator[Session]:
+        with (
+            sessions(bind=group.conn, join_transaction_mode="rollback_only") as session,
+            session.begin(),
+        ):
+            yield session
 
     @staticmethod
     @contextmanager

@@ -235,6 +235,9 @@ class RotationEngine:
         # Lease tokens whose lease the final commit already ended (release skips them).
         self._ended: set[str] = set()
         self._ended_lock = threading.Lock()
+        # Row locks for the fences on PostgreSQL; SQLite's one writer serializes them anyway
+        # (and a plain primary-key get there reuses its compiled query).
+        self._row_locks: bool | None = None if db.is_sqlite else True
         # connection id -> (valid until, rotations that change its bind account's password)
         self._self_cache: dict[str, tuple[float, frozenset[str]]] = {}
         self._self_lock = threading.Lock()
@@ -247,7 +250,7 @@ class RotationEngine:
         # Leases need no fsync: a lost one is only a claim that may be taken again, and
         # every step's commit is fenced by the token.
         with self.db.write(durable=False) as session:
-            rotation = session.get(SecretRotation, rotation_id, with_for_update=True)
+            rotation = session.get(SecretRotation, rotation_id, with_for_update=self._row_locks)
             if rotation is None:
                 return False
             held = rotation.lease_owner is not None and rotation.lease_until is not None
@@ -264,7 +267,7 @@ class RotationEngine:
                 self._ended.discard(token)
                 return
         with self.db.write(durable=False) as session:
-            rotation = session.get(SecretRotation, rotation_id, with_for_update=True)
+            rotation = session.get(SecretRotation, rotation_id, with_for_update=self._row_locks)
             if rotation is not None and rotation.lease_owner == token:
                 rotation.lease_owner = None
                 rotation.lease_until = None
@@ -772,7 +775,7 @@ class RotationEngine:
         return rotation
 
     def _fence_rotation(self, session: Session, rotation_id: str, token: str) -> SecretRotation:
-        rotation = session.get(SecretRotation, rotation_id, with_for_update=True)
+        rotation = session.get(SecretRotation, rotation_id, with_for_update=self._row_locks)
         if rotation is None or rotation.lease_owner != token:
             raise LeaseLost(rotation_id)
         # Every fenced step extends the lease: a worker making progress keeps it.
@@ -783,7 +786,7 @@ class RotationEngine:
         self, session: Session, attempt_id: str, token: str, expected: str | tuple[str, ...]
     ) -> tuple[SecretRotation, RotationAttempt]:
         allowed = (expected,) if isinstance(expected, str) else expected
-        attempt = session.get(RotationAttempt, attempt_id, with_for_update=True)
+        attempt = session.get(RotationAttempt, attempt_id, with_for_update=self._row_locks)
         if attempt is None or attempt.lease_owner != token or attempt.state not in allowed:
             raise LeaseLost(attempt_id)
         rotation = self._fence_rotation(session, attempt.rotation_id, token)
