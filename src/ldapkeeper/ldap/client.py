@@ -40,6 +40,7 @@ PoolKey = tuple[ServerSettings, str, bytes]
 POOL_IDLE_PER_KEY = 8
 POOL_IDLE_TOTAL = 64
 POOL_IDLE_SECONDS = 60.0
+SETTINGS_CACHE_SIZE = 256
 
 
 class LdapDirectory:
@@ -88,6 +89,7 @@ class LdapDirectory:
         )
         # Pool keys carry an HMAC of the password under this process-local key.
         self._pool_secret = os.urandom(32)
+        self._settings_cache: dict[object, ServerSettings] = {}
 
     def close(self) -> None:
         """Close every idle pooled connection."""
@@ -260,7 +262,21 @@ class LdapDirectory:
     # -- internals ------------------------------------------------------------------------
 
     def _settings(self, creds: BindCredentials) -> ServerSettings:
-        return self._connector.settings_for(creds)
+        """The parsed server settings of `creds` (remembered: a rotation needs them thrice)."""
+        key = (
+            creds.provider,
+            creds.urls,
+            creds.start_tls,
+            creds.ssl_reject_unauthorized,
+            creds.ssl_certificate,
+        )
+        settings = self._settings_cache.get(key)
+        if settings is None:
+            settings = self._connector.settings_for(creds)
+            if len(self._settings_cache) >= SETTINGS_CACHE_SIZE:
+                self._settings_cache.clear()
+            self._settings_cache[key] = settings
+        return settings
 
     @staticmethod
     def _guarded(secrets: Iterable[Secret], action: Callable[[], T]) -> T:
