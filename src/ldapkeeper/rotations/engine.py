@@ -73,7 +73,9 @@ _DEFINITE = frozenset(
         "invalid_credentials",
         "blocked_address",
         "dns_error",
-        "connection_refused",
+        # Not connection_refused: libldap reports a connection dropped in the middle of the
+        # change the same way, and the server may have applied it. Such an attempt stays
+        # unfinished and recovery probes before re-applying.
         "tls_error",
         "referral_refused",
         "ambiguous_target",
@@ -718,8 +720,8 @@ class RotationEngine:
         definite: bool,
         manual: bool,
     ) -> bool:
-        """Count the failure and schedule the next try: backoff while retries remain (or
-        whenever the attempt is unfinished), else the next day at ``rotateAtUtc``.
+        """Count the failure and schedule the next try: backoff while retries remain, else
+        the next day at ``rotateAtUtc`` (an unfinished attempt is always scheduled again).
         Returns True when the failure is to be reported (retries exhausted, or manual)."""
         now = self.clock.now()
         rotation.failure_count += 1
@@ -728,9 +730,11 @@ class RotationEngine:
         exhausted = rotation.failure_count >= MAX_FAILURES
         if exhausted or manual:
             rotation.rotation_status = "failed"
-        if not definite or (rotation.is_auto_rotation_enabled and not exhausted):
+        # An unfinished attempt is always tried again (its pending password may be the
+        # directory's now), even with auto-rotation off; after the retries, the next day.
+        if not exhausted and (not definite or rotation.is_auto_rotation_enabled):
             rotation.due_at = now + retry_delay(rotation.failure_count)
-        elif rotation.is_auto_rotation_enabled:
+        elif not definite or rotation.is_auto_rotation_enabled:
             rotation.due_at = next_day_at(now, rotation.rotate_at_hours, rotation.rotate_at_minutes)
         else:
             rotation.due_at = None
