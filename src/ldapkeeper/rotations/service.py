@@ -164,6 +164,14 @@ class RotationService:
             raise RotationNotFound()
         return rotation
 
+    def _public(self, rotation_id: str) -> RotationPublic:
+        """The rotation as returned, for a caller already authorized by this request."""
+        with self.db.read() as session:
+            rotation = session.get(SecretRotation, rotation_id)
+            if rotation is None:
+                raise RotationNotFound()
+            return to_public(session, rotation)
+
     def list_rotations(self, *, principal: Principal, project_id: str) -> list[RotationPublic]:
         with self.db.read() as session:
             get_project(session, org_id=principal.org_id, project_id=project_id)
@@ -340,7 +348,7 @@ class RotationService:
             raise RotationFailed(
                 f"Failed to rotate the password: {outcome.message}", code=outcome.error_code
             )
-        return self.get(principal=principal, rotation_id=rotation_id)
+        return self._public(rotation_id)
 
     def _check_names_free(
         self, session: Session, folder_id: str, mapping: SecretsMapping, name: str
@@ -404,7 +412,7 @@ class RotationService:
             raise RotationFailed(
                 f"Failed to rotate the password: {outcome.message}", code=outcome.error_code
             )
-        return self.get(principal=principal, rotation_id=rotation_id)
+        return self._public(rotation_id)
 
     # ----------------------------------------------------------------- update
 
