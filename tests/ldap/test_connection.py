@@ -1,9 +1,15 @@
-"""Connections: DNS-rebinding defence for ldaps and referral chasing against real slapd."""
+"""Connections: DNS-rebinding defence for ldaps, the handshake probe remembered per
+endpoint, and referral chasing against real slapd."""
 
 from __future__ import annotations
 
 import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import ldap
 import pytest
@@ -60,6 +66,123 @@ def test_ldaps_is_dropped_before_binding_when_libldap_reaches_another_address(
         relay.close()
     assert caught.value.code == "blocked_address"
     assert "not at an approved address" in caught.value.message
+
+
+# -- the handshake probe, remembered per endpoint ------------------------------------------
+
+
+class SwitchableRelay(TcpRelay):
+    """A relay on 127.0.0.1 that counts connections and can turn silent (accept, never
+    answer) or be pointed at another target, as a server that changed meanwhile."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.silent = threading.Event()
+        self._count_lock = threading.Lock()
+        self._accepted = 0
+        super().__init__("127.0.0.1", 0, target)
+
+    @property
+    def url(self) -> str:
+        return f"ldaps://{self.host}:{self.port}"
+
+    @property
+    def accepted(self) -> int:
+        with self._count_lock:
+            return self._accepted
+
+    def handle(self, conn: socket.socket) -> None:
+        with self._count_lock:
+            self._accepted += 1
+        if self.silent.is_set():
+            self._stop.wait()
+            return
+        super().handle(conn)
+
+
+@pytest.fixture
+def relay(slapd: SlapdServer) -> Iterator[SwitchableRelay]:
+    """A relay to slapd's ldaps port (the server certificate names 127.0.0.1)."""
+    relayed = SwitchableRelay((slapd.host, slapd.ldaps_port))
+    yield relayed
+    relayed.close()
+
+
+def relay_creds(slapd: SlapdServer, relay: SwitchableRelay, **kwargs: Any) -> BindCredentials:
+    return creds_for(slapd, slapd.admin_dn, slapd.admin_password, url=relay.url, **kwargs)
+
+
+def test_ldaps_to_an_endpoint_probed_moments_ago_is_not_probed_again(
+    slapd: SlapdServer, relay: SwitchableRelay, tmp_path: Path
+) -> None:
+    directory = make_directory(tmp_path)
+    directory.check(creds=relay_creds(slapd, relay))
+    assert relay.accepted == 2  # the probe's connection and libldap's
+    directory.check(creds=relay_creds(slapd, relay))
+    assert relay.accepted == 3  # libldap's only
+
+
+def test_ldaps_probe_is_not_remembered_for_other_tls_settings(
+    slapd: SlapdServer, relay: SwitchableRelay, tmp_path: Path
+) -> None:
+    directory = make_directory(tmp_path)
+    directory.check(creds=relay_creds(slapd, relay))
+    directory.check(creds=relay_creds(slapd, relay, ca=None, verify=False))
+    assert relay.accepted == 4  # probed again: another CA file and verification setting
+
+
+def test_ldaps_to_an_endpoint_silent_since_its_probe_times_out_within_the_bound(
+    slapd: SlapdServer, relay: SwitchableRelay, tmp_path: Path
+) -> None:
+    directory = make_directory(tmp_path, timeout=1.5)
+    directory.check(creds=relay_creds(slapd, relay))
+    relay.silent.set()
+    started = time.monotonic()
+    with pytest.raises(DirectoryError) as caught:
+        directory.check(creds=relay_creds(slapd, relay))
+    assert caught.value.code == "timeout"
+    assert time.monotonic() - started < 1.5 + 1
+
+
+def test_ldaps_failure_makes_the_next_connection_probe_again(
+    slapd: SlapdServer, relay: SwitchableRelay, tmp_path: Path
+) -> None:
+    connector = Connector(
+        timeout=1.5, policy=LOOPBACK, resolver=system_resolver(1.5), ca_store=CaStore(tmp_path)
+    )
+    settings = connector.settings_for(relay_creds(slapd, relay))
+    key = ("127.0.0.1", relay.port, "127.0.0.1", settings.ca_file, True)
+    connector.open_any(settings).close()
+    assert connector.probes.fresh(key)
+    relay.silent.set()
+    with pytest.raises(DirectoryError):
+        connector.open_any(settings)
+    assert not connector.probes.fresh(key)
+
+
+def test_ldaps_to_an_endpoint_closed_since_its_probe_fails_over(
+    slapd: SlapdServer, relay: SwitchableRelay, tmp_path: Path
+) -> None:
+    # Refused is an outage (the next URL is tried), not a TLS failure, probe or not.
+    directory = make_directory(tmp_path)
+    directory.check(creds=relay_creds(slapd, relay))
+    relay.close()
+    creds = relay_creds(slapd, relay, failover=(slapd.ldaps_url,))
+    assert directory.check(creds=creds) > 0
+
+
+def test_ldaps_to_an_endpoint_no_longer_speaking_tls_is_a_tls_error_with_its_reason(
+    slapd: SlapdServer, relay: SwitchableRelay, tmp_path: Path
+) -> None:
+    directory = make_directory(tmp_path)
+    directory.check(creds=relay_creds(slapd, relay))
+    relay.target = (slapd.host, slapd.ldap_port)  # plain LDAP behind the same endpoint
+    with pytest.raises(DirectoryError) as remembered:
+        directory.check(creds=relay_creds(slapd, relay))
+    with pytest.raises(DirectoryError) as fresh:
+        make_directory(tmp_path / "fresh").check(creds=relay_creds(slapd, relay))
+    assert remembered.value.code == fresh.value.code == "tls_error"
+    assert remembered.value.message == fresh.value.message
+    assert "TLS handshake failed" in remembered.value.message
 
 
 # -- referrals ----------------------------------------------------------------------------

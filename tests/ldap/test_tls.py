@@ -11,7 +11,14 @@ from pydantic import SecretStr
 
 from ldapkeeper.directory import BindCredentials, DirectoryError
 from ldapkeeper.ldap import LdapDirectory
-from ldapkeeper.ldap.tls import CaStore, ProbeResult, probe_tls, system_ca_file
+from ldapkeeper.ldap.tls import (
+    CaStore,
+    ProbeCache,
+    ProbeKey,
+    ProbeResult,
+    probe_tls,
+    system_ca_file,
+)
 from tests.support.blackhole import Blackhole, closed_port
 from tests.support.slapd import SlapdServer
 
@@ -110,3 +117,59 @@ def test_unwritable_ca_directory_is_a_directory_error(tmp_path: Path) -> None:
     with pytest.raises(DirectoryError) as caught:
         directory.check(creds=creds)
     assert caught.value.code == "operation_failed"
+
+
+# -- remembered probes --------------------------------------------------------------------
+
+KEY: ProbeKey = ("192.0.2.10", 636, "dc1.example.com", None, True)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_probe_cache_knows_a_clean_probe_until_its_time_to_live_ends() -> None:
+    clock = Clock()
+    cache = ProbeCache(ttl_seconds=5.0, clock=clock)
+    assert not cache.fresh(KEY)
+    cache.remember(KEY)
+    clock.now += 4.9
+    assert cache.fresh(KEY)
+    clock.now += 0.2
+    assert not cache.fresh(KEY)
+
+
+def test_probe_cache_keys_on_every_tls_setting() -> None:
+    cache = ProbeCache(ttl_seconds=5.0, clock=Clock())
+    cache.remember(KEY)
+    address, port, name, ca_file, verify = KEY
+    assert not cache.fresh(("192.0.2.11", port, name, ca_file, verify))
+    assert not cache.fresh((address, 3269, name, ca_file, verify))
+    assert not cache.fresh((address, port, "dc2.example.com", ca_file, verify))
+    assert not cache.fresh((address, port, name, Path("/ca/other.pem"), verify))
+    assert not cache.fresh((address, port, name, ca_file, False))
+
+
+def test_probe_cache_forgets_a_failed_endpoint() -> None:
+    cache = ProbeCache(ttl_seconds=5.0, clock=Clock())
+    cache.remember(KEY)
+    cache.forget(KEY)
+    assert not cache.fresh(KEY)
+
+
+def test_probe_cache_drops_the_oldest_endpoint_beyond_its_size() -> None:
+    cache = ProbeCache(ttl_seconds=5.0, max_entries=2, clock=Clock())
+    keys = [(f"192.0.2.{n}", 636, "dc.example.com", None, True) for n in range(3)]
+    for key in keys:
+        cache.remember(key)
+    assert [cache.fresh(key) for key in keys] == [False, True, True]
+
+
+def test_probe_cache_with_no_time_to_live_remembers_nothing() -> None:
+    cache = ProbeCache(ttl_seconds=0.0, clock=Clock())
+    cache.remember(KEY)
+    assert not cache.fresh(KEY)

@@ -7,11 +7,16 @@
 - `ldaps://`: libldap cannot take over a socket for implicit TLS, so it connects by host
   name itself (it must: the certificate is checked against that name). Before that, a
   Python TLS handshake with a deadline to an approved address proves the server answers
-  (libldap's GnuTLS handshake has no deadline of its own); libldap then connects with
-  `OPT_CONNECT_ASYNC`, which bounds its handshake by `OPT_NETWORK_TIMEOUT`, and reads
-  the RootDSE anonymously. Only when the socket's peer is one of the approved addresses
-  are credentials sent. The trade-off: if DNS changed in between, that anonymous request
-  (never a password) reaches the other address before the connection is dropped.
+  (libldap's GnuTLS handshake has no deadline of its own in blocking mode); libldap then
+  connects with `OPT_CONNECT_ASYNC`, which bounds its handshake by `OPT_NETWORK_TIMEOUT`,
+  and reads the RootDSE anonymously. Only when the socket's peer is one of the approved
+  addresses are credentials sent. The trade-off: if DNS changed in between, that anonymous
+  request (never a password) reaches the other address before the connection is dropped.
+- A clean probe is remembered per endpoint (address, port, name, CA file, verification)
+  for `PROBE_CACHE_SECONDS`: within that window libldap connects without a new probe,
+  still bounded by `OPT_NETWORK_TIMEOUT` and guarded and peer-checked as above. After any
+  failure the endpoint is forgotten; after one other than a timeout it is probed and
+  connected again at once, so that failures are classified (and explained) as ever.
 - Every libldap call runs under `OPT_TIMEOUT` and a watchdog that shuts the socket down
   shortly after the same deadline, so no call can hang.
 """
@@ -39,6 +44,8 @@ from ldapkeeper.ldap.redaction import Secret, redact
 from ldapkeeper.ldap.referrals import ReferralTrust, decide_referral, referral_urls
 from ldapkeeper.ldap.tls import (
     CaStore,
+    ProbeCache,
+    ProbeKey,
     apply_tls_options,
     connect_tcp,
     probe_tls,
@@ -51,6 +58,9 @@ T = TypeVar("T")
 #: The watchdog fires this long after libldap's own timeout, so that libldap normally
 #: reports the timeout itself and the watchdog only catches the waits it does not bound.
 WATCHDOG_GRACE_SECONDS = 0.25
+
+#: How long a clean TLS handshake probe of an endpoint spares the next connections one.
+PROBE_CACHE_SECONDS = 5.0
 
 _REFERRAL = 10
 _LIBLDAP_TIMEOUT = -5
@@ -224,11 +234,13 @@ class Connector:
         policy: NetworkPolicy,
         resolver: Resolver,
         ca_store: CaStore,
+        probe_cache_seconds: float = PROBE_CACHE_SECONDS,
     ) -> None:
         self.timeout = timeout
         self.policy = policy
         self.resolver = resolver
         self.ca_store = ca_store
+        self.probes = ProbeCache(ttl_seconds=probe_cache_seconds)
 
     def settings_for(self, creds: BindCredentials) -> ServerSettings:
         """Parse the URLs of `creds` and place its CA bundle in a file.
@@ -350,6 +362,19 @@ class Connector:
         approved: tuple[IPAddress, ...],
         secrets: Iterable[Secret],
     ) -> Session:
+        key: ProbeKey = (str(address), url.port, url.host, settings.ca_file, settings.verify)
+        if self.probes.fresh(key):
+            try:
+                return self._connect_ldaps(settings, url, approved, None, secrets)
+            except _LibldapConnectFailed as failed:
+                self.probes.forget(key)
+                if failed.error.code == "timeout":
+                    raise failed.error from None
+                # Refused, reset, a TLS failure: probe now and connect again, as for an
+                # endpoint not seen lately, so that it is classified and explained as ever.
+            except BaseException:
+                self.probes.forget(key)
+                raise
         probe = probe_tls(
             address=str(address),
             port=url.port,
@@ -360,6 +385,28 @@ class Connector:
             timeout=self.timeout,
             endpoint=url.netloc,
         )
+        try:
+            session = self._connect_ldaps(settings, url, approved, probe.problem, secrets)
+        except _LibldapConnectFailed as failed:
+            raise failed.error from None
+        if probe.problem is None:
+            self.probes.remember(key)
+        return session
+
+    def _connect_ldaps(
+        self,
+        settings: ServerSettings,
+        url: LdapUrl,
+        approved: tuple[IPAddress, ...],
+        problem: str | None,
+        secrets: Iterable[Secret],
+    ) -> Session:
+        """libldap's own connection by name, checked as in the module docstring.
+
+        Raises:
+            _LibldapConnectFailed: libldap could not connect (TCP or TLS).
+            DirectoryError: the RootDSE read failed or the peer is not approved.
+        """
         conn = ldap.initialize(str(url))
         try:
             self._configure(conn, settings, url)
@@ -373,15 +420,15 @@ class Connector:
                 endpoint=url.netloc,
                 timeout=self.timeout,
                 secrets=secrets,
-                tls_reason=probe.problem,
+                tls_reason=problem,
             )
         else:
             watch = _watch_socket(descriptor)
             if watch is not None:
-                return self._finish_ldaps(conn, url, watch, msgid, approved, probe.problem, secrets)
+                return self._finish_ldaps(conn, url, watch, msgid, approved, problem, secrets)
             failure = DirectoryError("tls_error", f"TLS negotiation with {url.netloc} failed")
         _unbind_quietly(conn)
-        raise failure
+        raise _LibldapConnectFailed(failure)
 
     def _finish_ldaps(
         self,
@@ -435,6 +482,14 @@ class Connector:
         except DirectoryError:
             return None
         return result.problem
+
+
+class _LibldapConnectFailed(Exception):
+    """libldap's connect to an `ldaps://` URL failed; `error` says how (classified)."""
+
+    def __init__(self, error: DirectoryError) -> None:
+        super().__init__(error.code)
+        self.error = error
 
 
 def _peer_address(sock: socket.socket) -> IPAddress | None:

@@ -4,6 +4,7 @@ libldap (GnuTLS build) does not bound an `ldaps://` handshake against a server t
 accepts and never answers: it spins at 100 % CPU forever. So before libldap connects to an
 `ldaps://` URL, a Python handshake with a socket deadline checks that the server answers.
 The same probe, verifying, tells *why* a handshake failed (libldap often says nothing).
+A clean probe is remembered for a few seconds per endpoint (`ProbeCache`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import os
 import socket
 import ssl
 import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +87,60 @@ class ProbeResult:
     (or was not asked for); otherwise it says why the handshake or verification failed."""
 
     problem: str | None
+
+
+#: An endpoint as the probe saw it: (address, port, server name, CA file, verify).
+ProbeKey = tuple[str, int, str, Path | None, bool]
+
+
+class ProbeCache:
+    """Endpoints whose handshake probe passed cleanly less than `ttl_seconds` ago.
+
+    A connection to such an endpoint skips the probe: the server answered a moment ago.
+    If it has turned silent since, libldap's own connect (`OPT_CONNECT_ASYNC`, bounded by
+    `OPT_NETWORK_TIMEOUT`) still ends within the deadline; the caller forgets the endpoint
+    after any failure, so the next connection probes again. Thread-safe; at most
+    `max_entries` endpoints (the oldest go first). Holds no secret.
+    """
+
+    def __init__(
+        self,
+        *,
+        ttl_seconds: float,
+        max_entries: int = 256,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ttl = ttl_seconds
+        self._max = max_entries
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._passed: OrderedDict[ProbeKey, float] = OrderedDict()
+
+    def fresh(self, key: ProbeKey) -> bool:
+        """True when a clean probe of `key` is younger than the time to live."""
+        with self._lock:
+            passed = self._passed.get(key)
+            if passed is None:
+                return False
+            if self._clock() - passed < self._ttl:
+                return True
+            del self._passed[key]
+            return False
+
+    def remember(self, key: ProbeKey) -> None:
+        """Record a clean probe of `key` now."""
+        if self._ttl <= 0 or self._max <= 0:
+            return
+        with self._lock:
+            self._passed.pop(key, None)
+            self._passed[key] = self._clock()
+            while len(self._passed) > self._max:
+                self._passed.popitem(last=False)
+
+    def forget(self, key: ProbeKey) -> None:
+        """Drop `key` (a connection to it failed): the next connection probes again."""
+        with self._lock:
+            self._passed.pop(key, None)
 
 
 @functools.lru_cache(maxsize=64)
