@@ -3,8 +3,12 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from tests.support.database import _admin_conninfo, drop_postgres, fresh_postgres_url
 
 from ldapkeeper.db.migrate import upgrade
 from ldapkeeper.db.models import LoginThrottle
@@ -150,3 +154,74 @@ def test_sqlite_database_directory_is_created(tmp_path: Path) -> None:
     finally:
         database.dispose()
     assert (tmp_path / "nested" / "dir" / "ldapkeeper.db").exists()
+
+
+@pytest.fixture
+def postgres_url(postgres_template: str) -> Iterator[str]:
+    name, url = fresh_postgres_url(postgres_template)
+    yield url
+    drop_postgres(name)
+
+
+def _backend_pid(database: Database) -> int:
+    with database.read() as session:
+        return int(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _terminate(pid: int) -> None:
+    # Waits until the server process has exited (PostgreSQL 14+).
+    with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,))
+
+
+def test_postgres_idle_pooled_connection_that_died_is_replaced_before_use(
+    postgres_url: str,
+) -> None:
+    database = Database(postgres_url, ping_after_idle=0)
+    try:
+        dead = _backend_pid(database)
+        _terminate(dead)
+        assert _backend_pid(database) != dead
+    finally:
+        database.dispose()
+
+
+def test_postgres_connection_in_steady_use_is_not_pinged_and_replaced_after_a_failure(
+    postgres_url: str,
+) -> None:
+    database = Database(postgres_url, ping_after_idle=3600)
+    try:
+        dead = _backend_pid(database)
+        _terminate(dead)
+        with pytest.raises(DBAPIError):
+            _backend_pid(database)  # no ping: the statement meets the dead connection
+        assert _backend_pid(database) != dead
+    finally:
+        database.dispose()
+
+
+def _advisory_locks(url: str) -> list[str]:
+    """The advisory locks held in the database of ``url`` (other databases' are not ours)."""
+    query = (
+        "SELECT l.mode FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+        "WHERE l.locktype = 'advisory' AND d.datname = %s"
+    )
+    with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
+        rows = conn.execute(query, (make_url(url).database,)).fetchall()
+    return sorted(str(row[0]) for row in rows)
+
+
+@pytest.mark.parametrize(("shared", "mode"), [(True, "ShareLock"), (False, "ExclusiveLock")])
+def test_postgres_cross_process_lock_is_held_on_the_server_for_the_block(
+    postgres_url: str, shared: bool, mode: str
+) -> None:
+    database = Database(postgres_url)
+    try:
+        before = _advisory_locks(postgres_url)
+        with database.cross_process_lock("connection:x", shared=shared):
+            during = _advisory_locks(postgres_url)
+        after = _advisory_locks(postgres_url)
+    finally:
+        database.dispose()
+    assert sorted([*before, mode]) == during
+    assert after == before

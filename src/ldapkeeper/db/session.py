@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.engine import Connection, RootTransaction
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,6 +25,13 @@ _BEGIN_OPTION = "ldapkeeper_sqlite_begin"
 INSTALL_LOCK_ID = 0x6C646B70
 #: At most this many write blocks share one SQLite commit (bounds a member's wait).
 MAX_GROUP = 64
+#: A pooled PostgreSQL connection that sat idle this long is pinged before it is handed
+#: out (a server restart or a dropped idle connection is noticed and the connection
+#: replaced); one in steady use is not (a ping per checkout is a round trip per
+#: transaction). A connection that dies while in steady use fails its statement once, and
+#: SQLAlchemy then replaces every connection of the pool opened before the failure.
+PING_AFTER_IDLE_SECONDS = 5.0
+_IDLE_SINCE = "ldapkeeper_idle_since"
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -48,6 +56,27 @@ def _sqlite_engine(url: str) -> Engine:
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def _postgres_engine(url: str, *, ping_after_idle: float, **options: Any) -> Engine:
+    engine = create_engine(url, **options)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop(_IDLE_SINCE, None)
+        if since is None or time.monotonic() - since < ping_after_idle:
+            return  # new, or in steady use
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            # The pool discards this connection and hands out another (or a new) one.
+            raise exc.DisconnectionError("idle connection is gone") from error
 
     return engine
 
@@ -208,7 +237,7 @@ class Database:
     failing with "database is locked".
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, ping_after_idle: float = PING_AFTER_IDLE_SECONDS) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
@@ -216,15 +245,25 @@ class Database:
             write_engine: Engine = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
             self._sqlite_writer: _SqliteWriter | None = _SqliteWriter(write_engine)
         else:
-            self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            self.engine = _postgres_engine(
+                url, ping_after_idle=ping_after_idle, pool_size=10, max_overflow=20
+            )
             write_engine = self.engine
             self._sqlite_writer = None
         # Cross-process locks hold a connection each for as long as they are held: a pool
         # of their own, so they never starve the transactions of the work they protect.
+        # Autocommit: taking or giving up a session-level lock is one statement, with no
+        # transaction around it.
         self._lock_engine: Engine | None = (
             None
             if self.is_sqlite
-            else create_engine(url, pool_size=8, max_overflow=40, pool_pre_ping=True)
+            else _postgres_engine(
+                url,
+                ping_after_idle=ping_after_idle,
+                pool_size=8,
+                max_overflow=40,
+                isolation_level="AUTOCOMMIT",
+            )
         )
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(write_engine, expire_on_commit=False)
@@ -274,13 +313,11 @@ class Database:
         conn = self._lock_engine.connect()
         try:
             conn.execute(text(f"SELECT pg_advisory_lock{suffix}(:key)"), {"key": key})
-            conn.commit()
             try:
                 yield
             finally:
                 try:
                     conn.execute(text(f"SELECT pg_advisory_unlock{suffix}(:key)"), {"key": key})
-                    conn.commit()
                 except Exception:
                     # Never hand a connection that may still hold the lock back to the
                     # pool: closing it ends its session, and the lock with it.
