@@ -83,13 +83,13 @@ def write_managed(
         folder = service.ensure_folder(
             session, project_id=api.project_id, environment_id=env.id, path=path
         )
-        service.write_managed_secret(
+        service.write_managed_secrets(
             session,
             api.runtime.keyring,
             project_id=api.project_id,
-            folder=folder,
-            key=key,
-            value=value,
+            environment_id=env.id,
+            folder_id=folder.id,
+            values={key: value},
             rotation_id=rotation_id,
         )
 

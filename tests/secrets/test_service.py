@@ -226,26 +226,45 @@ def test_list_without_reveal_opens_no_value(api: Api) -> None:
 
 
 def _write_managed(api: Api, folder: Folder, key: str, value: str, rotation: str) -> Secret:
+    _write_many(api, folder, {key: value}, rotation)
+    with api.runtime.db.read() as session:
+        return session.scalars(
+            select(Secret).where(Secret.folder_id == folder.id, Secret.key == key)
+        ).one()
+
+
+def _write_many(api: Api, folder: Folder, values: dict[str, str], rotation: str) -> None:
     with api.runtime.db.write() as session:
-        return service.write_managed_secret(
+        service.write_managed_secrets(
             session,
             api.runtime.keyring,
-            project_id=api.project_id,
-            folder=folder,
-            key=key,
-            value=value,
+            project_id=folder.project_id,
+            environment_id=folder.environment_id,
+            folder_id=folder.id,
+            values=values,
             rotation_id=rotation,
         )
 
 
-def test_write_managed_secret_creates_a_managed_secret(api: Api) -> None:
+def _versions(api: Api, secret_id: str) -> list[int]:
+    with api.runtime.db.read() as session:
+        return list(
+            session.scalars(
+                select(SecretVersion.version)
+                .where(SecretVersion.secret_id == secret_id)
+                .order_by(SecretVersion.version)
+            )
+        )
+
+
+def test_write_managed_secrets_creates_a_managed_secret(api: Api) -> None:
     folder = _dev_folder(api, "/ldap")
     secret = _write_managed(api, folder, "LDAP_PASSWORD", "pw-1", "rot-1")
     assert secret.managed_by_rotation_id == "rot-1"
     assert _get(api, "LDAP_PASSWORD", path="/ldap").value == "pw-1"
 
 
-def test_write_managed_secret_again_adds_a_version(api: Api) -> None:
+def test_write_managed_secrets_again_adds_a_version(api: Api) -> None:
     folder = _dev_folder(api, "/ldap")
     _write_managed(api, folder, "LDAP_PASSWORD", "pw-1", "rot-1")
     _write_managed(api, folder, "LDAP_PASSWORD", "pw-2", "rot-1")
@@ -253,11 +272,52 @@ def test_write_managed_secret_again_adds_a_version(api: Api) -> None:
     assert (current.version, current.value) == (2, "pw-2")
 
 
-def test_write_managed_secret_refuses_another_rotations_secret(api: Api) -> None:
+def test_write_managed_secrets_refuses_another_rotations_secret(api: Api) -> None:
     folder = _dev_folder(api, "/ldap")
     _write_managed(api, folder, "LDAP_PASSWORD", "pw-1", "rot-1")
     with pytest.raises(SecretManagedByOtherRotation):
         _write_managed(api, folder, "LDAP_PASSWORD", "pw-x", "rot-2")
+
+
+def test_write_managed_secrets_writes_several_keys_at_once(api: Api) -> None:
+    folder = _dev_folder(api, "/ldap")
+    _write_many(api, folder, {"LDAP_DN": "cn=svc", "LDAP_PASSWORD": "pw-1"}, "rot-1")
+    _write_many(api, folder, {"LDAP_DN": "cn=svc", "LDAP_PASSWORD": "pw-2"}, "rot-1")
+    dn = _get(api, "LDAP_DN", path="/ldap")
+    password = _get(api, "LDAP_PASSWORD", path="/ldap")
+    assert (dn.version, dn.value) == (2, "cn=svc")
+    assert (password.version, password.value) == (2, "pw-2")
+    assert _versions(api, password.id) == [1, 2]
+
+
+def test_write_managed_secrets_creates_one_and_bumps_another(api: Api) -> None:
+    folder = _dev_folder(api, "/ldap")
+    _write_many(api, folder, {"LDAP_PASSWORD": "pw-1"}, "rot-1")
+    _write_many(api, folder, {"LDAP_DN": "cn=svc", "LDAP_PASSWORD": "pw-2"}, "rot-1")
+    assert _get(api, "LDAP_DN", path="/ldap").version == 1
+    assert _get(api, "LDAP_PASSWORD", path="/ldap").version == 2
+
+
+def test_write_managed_secrets_takes_an_unmanaged_secret_over(api: Api) -> None:
+    folder = _dev_folder(api, "/ldap")
+    _write_many(api, folder, {"LDAP_PASSWORD": "by-hand"}, "rot-1")
+    with api.runtime.db.write() as session:
+        secret = session.scalars(select(Secret).where(Secret.folder_id == folder.id)).one()
+        secret.managed_by_rotation_id = None
+    secret = _write_managed(api, folder, "LDAP_PASSWORD", "pw-2", "rot-2")
+    assert (secret.managed_by_rotation_id, secret.version) == ("rot-2", 2)
+
+
+def test_write_managed_secrets_writes_nothing_when_one_key_is_another_rotations(
+    api: Api,
+) -> None:
+    folder = _dev_folder(api, "/ldap")
+    _write_many(api, folder, {"LDAP_PASSWORD": "pw-1"}, "rot-1")
+    with pytest.raises(SecretManagedByOtherRotation):
+        _write_many(api, folder, {"OTHER_DN": "cn=x", "LDAP_PASSWORD": "pw-x"}, "rot-2")
+    with api.runtime.db.read() as session:
+        keys = session.scalars(select(Secret.key).where(Secret.folder_id == folder.id)).all()
+    assert keys == ["LDAP_PASSWORD"]
 
 
 def test_secret_exists_sees_a_secret_by_folder_and_key(api: Api) -> None:

@@ -32,16 +32,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal, cast
 
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import Table, and_, bindparam, exists, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from ldapkeeper.audit.service import record
+from ldapkeeper.audit.service import record, scrub
 from ldapkeeper.clock import Clock
 from ldapkeeper.connections.service import load_credentials, store_new_password
-from ldapkeeper.db.models import AppConnection, Folder, RotationAttempt, SecretRotation
+from ldapkeeper.db.base import new_id
+from ldapkeeper.db.models import AppConnection, AuditEvent, RotationAttempt, SecretRotation
 from ldapkeeper.db.session import Database
 from ldapkeeper.directory import BindCredentials, DirectoryClient, DirectoryError
 from ldapkeeper.kms.keyring import KeyRing
@@ -56,7 +57,7 @@ from ldapkeeper.rotations.schedule import (
     retry_delay,
 )
 from ldapkeeper.rotations.schemas import LdapPasswordParameters
-from ldapkeeper.secrets.service import write_managed_secret
+from ldapkeeper.secrets.service import write_managed_secrets
 
 log = logging.getLogger("ldapkeeper.rotations")
 
@@ -139,10 +140,161 @@ class _Plan:
     creds: BindCredentials = field(repr=False)
     current_password: SecretStr | None = field(repr=False)
     requirements: PasswordRules
+    # The connection's version the credentials were read at (a self-change bumps it).
+    connection_version: int
+    # Whether the attempt was started by a request ("rotate now", create).
+    manual: bool = False
     pending: SecretStr | None = field(default=None, repr=False)
     # True when this run created the attempt: nothing has touched the directory yet,
     # although the row already says it may have (committed with the pending password).
     fresh: bool = False
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """A rotation with its connection's credentials and its unfinished attempt, if any."""
+
+    rotation_id: str
+    project_id: str
+    connection_id: str
+    connection_version: int
+    lease_owner: str | None
+    target_dn: str
+    params: LdapPasswordParameters
+    creds: BindCredentials = field(repr=False)
+    # target-principal: the password the target has now (the active generated one, or
+    # the temporary one given at creation).
+    target_password: SecretStr | None = field(repr=False)
+    attempt_id: str | None
+    attempt_method: str | None
+    attempt_manual: bool
+
+
+def _table(model: type[Any]) -> Table:
+    return cast(Table, model.__table__)
+
+
+_ROTATIONS = _table(SecretRotation)
+_ATTEMPTS = _table(RotationAttempt)
+_CONNECTIONS = _table(AppConnection)
+_AUDIT = _table(AuditEvent)
+
+# The engine's hot path runs these Core statements (compiled once, cached by SQLAlchemy)
+# instead of loading and flushing ORM objects.
+
+#: A rotation, its connection and its unfinished attempt (if any), in one query.
+_LOAD = (
+    select(
+        _ROTATIONS.c.project_id,
+        _ROTATIONS.c.lease_owner,
+        _ROTATIONS.c.target_dn,
+        _ROTATIONS.c.parameters,
+        _ROTATIONS.c.credentials_sealed,
+        _ROTATIONS.c.active_index,
+        _ROTATIONS.c.temporary_password_sealed,
+        _ATTEMPTS.c.id.label("attempt_id"),
+        _ATTEMPTS.c.method.label("attempt_method"),
+        _ATTEMPTS.c.manual.label("attempt_manual"),
+        *(column.label(f"connection_{column.name}") for column in _CONNECTIONS.c),
+    )
+    .select_from(
+        _ROTATIONS.join(_CONNECTIONS, _CONNECTIONS.c.id == _ROTATIONS.c.connection_id).outerjoin(
+            _ATTEMPTS,
+            and_(
+                _ATTEMPTS.c.rotation_id == _ROTATIONS.c.id,
+                _ATTEMPTS.c.state.in_(UNFINISHED),
+            ),
+        )
+    )
+    .where(_ROTATIONS.c.id == bindparam("rotation_id"))
+)
+_CONNECTION_FIELDS = tuple(column.name for column in _CONNECTIONS.c)
+
+#: Take a free (or expired) lease.
+_CLAIM = (
+    update(_ROTATIONS)
+    .where(
+        _ROTATIONS.c.id == bindparam("rotation_id"),
+        or_(
+            _ROTATIONS.c.lease_owner.is_(None),
+            _ROTATIONS.c.lease_until.is_(None),
+            _ROTATIONS.c.lease_until <= bindparam("now"),
+        ),
+    )
+    .values(lease_owner=bindparam("token"), lease_until=bindparam("until"))
+)
+_RELEASE = (
+    update(_ROTATIONS)
+    .where(
+        _ROTATIONS.c.id == bindparam("rotation_id"),
+        _ROTATIONS.c.lease_owner == bindparam("token"),
+    )
+    .values(lease_owner=None, lease_until=None)
+)
+#: The fence of a new attempt: the lease is still ours (and is extended).
+_BEGIN_ANY_VERSION = (
+    update(_ROTATIONS)
+    .where(
+        _ROTATIONS.c.id == bindparam("rotation_id"),
+        _ROTATIONS.c.lease_owner == bindparam("token"),
+    )
+    .values(lease_until=bindparam("until"), last_rotation_attempted_at=bindparam("now"))
+)
+#: The same, and the connection has not changed since its credentials were read (no
+#: self-change finished meanwhile).
+_BEGIN = _BEGIN_ANY_VERSION.where(
+    exists().where(
+        _CONNECTIONS.c.id == _ROTATIONS.c.connection_id,
+        _CONNECTIONS.c.version == bindparam("connection_version"),
+    )
+)
+_INSERT_ATTEMPT = insert(_ATTEMPTS)
+#: What the final commit needs of the rotation, read in its transaction.
+_COMMIT_READ = select(
+    _ROTATIONS.c.lease_owner,
+    _ROTATIONS.c.project_id,
+    _ROTATIONS.c.environment_id,
+    _ROTATIONS.c.folder_id,
+    _ROTATIONS.c.connection_id,
+    _ROTATIONS.c.secrets_mapping,
+    _ROTATIONS.c.credentials_sealed,
+    _ROTATIONS.c.active_index,
+    _ROTATIONS.c.is_auto_rotation_enabled,
+    _ROTATIONS.c.rotation_interval,
+    _ROTATIONS.c.rotate_at_hours,
+    _ROTATIONS.c.rotate_at_minutes,
+).where(_ROTATIONS.c.id == bindparam("rotation_id"))
+_COMMIT_READ_LOCKED = _COMMIT_READ.with_for_update()
+_COMMIT_ATTEMPT = (
+    update(_ATTEMPTS)
+    .where(
+        _ATTEMPTS.c.id == bindparam("attempt_id"),
+        _ATTEMPTS.c.lease_owner == bindparam("token"),
+        _ATTEMPTS.c.state.in_(UNFINISHED),
+    )
+    .values(state="committed", finished_at=bindparam("now"), error_code=None, message=None)
+)
+_COMMIT_ROTATION = (
+    update(_ROTATIONS)
+    .where(_ROTATIONS.c.id == bindparam("rotation_id"))
+    .values(
+        credentials_sealed=bindparam("credentials"),
+        active_index=bindparam("index"),
+        temporary_password_sealed=None,
+        rotation_status="success",
+        last_rotation_message=None,
+        is_last_rotation_manual=bindparam("manual"),
+        last_rotated_at=bindparam("now"),
+        failure_count=0,
+        next_rotation_at=bindparam("next"),
+        due_at=bindparam("next"),
+        updated_at=bindparam("now"),
+        # The work is done: end the lease in the same commit (release is then a no-op).
+        lease_owner=None,
+        lease_until=None,
+    )
+)
+_INSERT_AUDIT = insert(_AUDIT)
 
 
 class ConnectionLocks:
@@ -249,18 +401,16 @@ class RotationEngine:
     def claim(self, rotation_id: str, token: str) -> bool:
         """Take the lease of one rotation for ``token``; False when someone else holds it."""
         now = self.clock.now()
+        params = {
+            "rotation_id": rotation_id,
+            "token": token,
+            "now": now,
+            "until": now + timedelta(seconds=self.lease_seconds),
+        }
         # Leases need no fsync: a lost one is only a claim that may be taken again, and
         # every step's commit is fenced by the token.
         with self.db.write(durable=False) as session:
-            rotation = session.get(SecretRotation, rotation_id, with_for_update=self._row_locks)
-            if rotation is None:
-                return False
-            held = rotation.lease_owner is not None and rotation.lease_until is not None
-            if held and rotation.lease_until is not None and rotation.lease_until > now:
-                return False
-            rotation.lease_owner = token
-            rotation.lease_until = now + timedelta(seconds=self.lease_seconds)
-            return True
+            return session.connection().execute(_CLAIM, params).rowcount == 1
 
     def release(self, rotation_id: str, token: str) -> None:
         """Give the lease up (a no-op once the attempt's commit has ended it)."""
@@ -269,10 +419,7 @@ class RotationEngine:
                 self._ended.discard(token)
                 return
         with self.db.write(durable=False) as session:
-            rotation = session.get(SecretRotation, rotation_id, with_for_update=self._row_locks)
-            if rotation is not None and rotation.lease_owner == token:
-                rotation.lease_owner = None
-                rotation.lease_until = None
+            session.connection().execute(_RELEASE, {"rotation_id": rotation_id, "token": token})
 
     # ------------------------------------------------------------------- run
 
@@ -284,8 +431,12 @@ class RotationEngine:
         was taken over, and ConnectionBusy when the connection's bind account is in the
         middle of changing its own password in another attempt (nothing was started).
         """
+        with self.db.read() as session:
+            loaded = self._load(session, rotation_id)
+        if loaded is None or loaded.lease_owner != token:
+            raise LeaseLost(rotation_id)
         try:
-            start = self._start(rotation_id, token)
+            start = self._start(loaded)
         except DirectoryError as exc:
             # Choosing the method needed the directory (a UPN bind name) and it failed.
             return self._fail_unstarted(rotation_id, token, exc, manual=manual)
@@ -297,74 +448,104 @@ class RotationEngine:
         ):
             if start.method != "self":
                 self._require_settled_connection(start, token, manual=manual)
-            # Read inside the lock: a self-change that held it may have just replaced the
-            # connection's password.
-            plan = self._plan(start, token)
-            attempt_id = start.attempt_id or self._begin(plan, start, token, manual=manual)
+            if start.attempt_id is None:
+                # The credentials were read before the lock: ``_begin`` checks that the
+                # connection has not changed since (a self-change that held the lock may
+                # have just replaced its password) and reads them again if it has.
+                plan = self._plan(loaded, start.method, manual=manual)
+                attempt_id = self._begin(plan, start, token)
+            else:
+                plan = self._adopt(start, token)
+                attempt_id = start.attempt_id
             try:
                 return self._drive(plan, attempt_id, start.method, token)
             except DirectoryError as exc:
                 return self._fail(plan, attempt_id, token, exc, manual=manual)
 
-    def _start(self, rotation_id: str, token: str) -> _Start:
-        """What to run: the unfinished attempt (and its method), or the method of a new one."""
-        with self.db.read() as session:
-            rotation = self._leased(session, rotation_id, token)
-            connection = session.get(AppConnection, rotation.connection_id)
-            if connection is None:
-                raise LeaseLost("connection gone")
-            unfinished = session.scalar(
-                select(RotationAttempt).where(
-                    RotationAttempt.rotation_id == rotation_id,
-                    RotationAttempt.state.in_(UNFINISHED),
+    def _load(self, session: Session, rotation_id: str) -> _Loaded | None:
+        """The rotation, its connection's credentials and its unfinished attempt (one query)."""
+        row = session.connection().execute(_LOAD, {"rotation_id": rotation_id}).first()
+        if row is None:
+            return None
+        values = row._mapping
+        connection = AppConnection(
+            **{name: values[f"connection_{name}"] for name in _CONNECTION_FIELDS}
+        )
+        creds = load_credentials(session, self.keyring, connection)
+        params = LdapPasswordParameters.model_validate(row.parameters)
+        target_password = None
+        if params.rotation_method == "target-principal":
+            slots = sealed.open_slots(
+                session, self.keyring, row.project_id, rotation_id, row.credentials_sealed
+            )
+            active = slots[row.active_index]
+            target_password = (
+                active.password
+                if active is not None
+                else sealed.open_temporary_password(
+                    session,
+                    self.keyring,
+                    row.project_id,
+                    rotation_id,
+                    row.temporary_password_sealed,
                 )
             )
-            if unfinished is not None:
-                method: Method = unfinished.method  # type: ignore[assignment]
-                return _Start(rotation_id, rotation.connection_id, method, unfinished.id)
-            creds = load_credentials(session, self.keyring, connection)
-            params = LdapPasswordParameters.model_validate(rotation.parameters)
-            target_dn = rotation.target_dn
-        method = self._method(params, creds, target_dn)
-        return _Start(rotation_id, rotation.connection_id, method, None)
+        return _Loaded(
+            rotation_id=rotation_id,
+            project_id=row.project_id,
+            connection_id=connection.id,
+            connection_version=connection.version,
+            lease_owner=row.lease_owner,
+            target_dn=row.target_dn,
+            params=params,
+            creds=creds,
+            target_password=target_password,
+            attempt_id=row.attempt_id,
+            attempt_method=row.attempt_method,
+            attempt_manual=bool(row.attempt_manual),
+        )
 
-    def _plan(self, start: _Start, token: str) -> _Plan:
-        """The credentials and passwords a run needs, read once (no session held over LDAP).
+    def _start(self, loaded: _Loaded) -> _Start:
+        """What to run: the unfinished attempt (and its method), or the method of a new one."""
+        if loaded.attempt_id is not None:
+            method = cast(Method, loaded.attempt_method)
+            return _Start(loaded.rotation_id, loaded.connection_id, method, loaded.attempt_id)
+        method = self._method(loaded.params, loaded.creds, loaded.target_dn)
+        return _Start(loaded.rotation_id, loaded.connection_id, method, None)
 
-        An unfinished attempt is adopted: its lease owner becomes ``token``.
-        """
-        adopt = start.attempt_id is not None
-        # A new attempt only reads here (``_begin`` fences and commits next). Adopting
-        # needs no fsync: if the adoption is lost, the next recovery adopts it again.
-        with self.db.write(durable=False) if adopt else self.db.read() as session:
-            if adopt:
-                rotation = self._fence_rotation(session, start.rotation_id, token)
-            else:
-                rotation = self._leased(session, start.rotation_id, token)
-            connection = session.get(AppConnection, rotation.connection_id)
-            if connection is None:
-                raise LeaseLost("connection gone")
-            creds = load_credentials(session, self.keyring, connection)
-            params = LdapPasswordParameters.model_validate(rotation.parameters)
-            if start.attempt_id is not None:
-                attempt = session.get(RotationAttempt, start.attempt_id)
-                if attempt is None or attempt.state not in UNFINISHED:
-                    raise LeaseLost(start.attempt_id)
-                attempt.lease_owner = token
-            return _Plan(
-                rotation_id=rotation.id,
-                project_id=rotation.project_id,
-                connection_id=rotation.connection_id,
-                target_dn=rotation.target_dn,
-                creds=creds,
-                # The bind account's own password stays the connection's until the commit.
-                current_password=creds.password
-                if start.method != "target"
-                else self._current_password(session, rotation, params),
-                requirements=params.password_requirements.rules(),
-            )
+    @staticmethod
+    def _plan(loaded: _Loaded, method: Method, *, manual: bool) -> _Plan:
+        return _Plan(
+            rotation_id=loaded.rotation_id,
+            project_id=loaded.project_id,
+            connection_id=loaded.connection_id,
+            target_dn=loaded.target_dn,
+            creds=loaded.creds,
+            # The bind account's own password stays the connection's until the commit.
+            current_password=(
+                loaded.creds.password if method != "target" else loaded.target_password
+            ),
+            requirements=loaded.params.password_requirements.rules(),
+            connection_version=loaded.connection_version,
+            manual=manual,
+        )
 
-    def _begin(self, plan: _Plan, start: _Start, token: str, *, manual: bool) -> str:
+    def _adopt(self, start: _Start, token: str) -> _Plan:
+        """Take over the unfinished attempt: its lease owner becomes ``token``; the plan is
+        read inside the connection lock. No fsync: if the adoption is lost, the next
+        recovery adopts it again."""
+        assert start.attempt_id is not None
+        with self.db.write(durable=False) as session:
+            self._fence_rotation(session, start.rotation_id, token)
+            loaded = self._load(session, start.rotation_id)
+            if loaded is None or loaded.attempt_id != start.attempt_id:
+                raise LeaseLost(start.attempt_id)
+            attempt = session.get(RotationAttempt, start.attempt_id)
+            assert attempt is not None
+            attempt.lease_owner = token
+            return self._plan(loaded, start.method, manual=attempt.manual)
+
+    def _begin(self, plan: _Plan, start: _Start, token: str) -> str:
         """Generate the new password and commit it, sealed, as a pending attempt."""
         if start.method == "self":
             # This process knows at once (others within SELF_ROTATIONS_SECONDS).
@@ -374,34 +555,65 @@ class RotationEngine:
                     found = cached[1] | {start.rotation_id}
                     self._self_cache[start.connection_id] = (cached[0], found)
         password = generate_password(plan.requirements)
+        attempt_id = new_id()
+        now = self.clock.now()
+        fence = {
+            "rotation_id": start.rotation_id,
+            "token": token,
+            "connection_version": plan.connection_version,
+            "until": now + timedelta(seconds=self.lease_seconds),
+            "now": now,
+        }
         with self.db.write() as session:
-            rotation = self._fence_rotation(session, start.rotation_id, token)
-            attempt = RotationAttempt(
-                rotation_id=start.rotation_id,
-                method=start.method,
-                manual=manual,
-                lease_owner=token,
-                state="pending",
-                pending_password_sealed=b"",
-                # Committed with the pending password (one durable write instead of two):
-                # recovery then probes before re-applying, which is right either way.
-                directory_touched=True,
-                started_at=self.clock.now(),
+            conn = session.connection()
+            if conn.execute(_BEGIN, fence).rowcount != 1:
+                # Lease lost, or the connection changed after its credentials were read.
+                self._reload_credentials(session, plan, start.method, token)
+                conn.execute(_BEGIN_ANY_VERSION, fence)
+            conn.execute(
+                _INSERT_ATTEMPT,
+                {
+                    "id": attempt_id,
+                    "rotation_id": start.rotation_id,
+                    "state": "pending",
+                    "method": start.method,
+                    "manual": plan.manual,
+                    "lease_owner": token,
+                    "pending_password_sealed": sealed.seal_pending(
+                        session, self.keyring, plan.project_id, attempt_id, password
+                    ),
+                    # Committed with the pending password (one durable write instead of
+                    # two): recovery then probes before re-applying, right either way.
+                    "directory_touched": True,
+                    "failed_probes": 0,
+                    "started_at": now,
+                },
             )
-            session.add(attempt)
-            session.flush()
-            sealed.seal_pending(session, self.keyring, rotation.project_id, attempt, password)
-            rotation.last_rotation_attempted_at = self.clock.now()
-            attempt_id = attempt.id
         plan.pending = SecretStr(password)
         plan.fresh = True
         self._hold("pending-committed")
         return attempt_id
 
+    def _reload_credentials(
+        self, session: Session, plan: _Plan, method: Method, token: str
+    ) -> None:
+        """Read the connection's credentials again into ``plan`` (LeaseLost if the lease
+        is gone)."""
+        loaded = self._load(session, plan.rotation_id)
+        if loaded is None or loaded.lease_owner != token:
+            raise LeaseLost(plan.rotation_id)
+        plan.creds = loaded.creds
+        plan.connection_version = loaded.connection_version
+        if method != "target":
+            plan.current_password = loaded.creds.password
+
     def _require_settled_connection(self, start: _Start, token: str, *, manual: bool) -> None:
         """Raise ConnectionBusy while another attempt of this connection's bind account to
         change its own password is unfinished (crashed, or running in another process):
         until it ends, the connection's stored password may be the wrong one."""
+        candidates = self._cached_self_rotations(start.connection_id)
+        if candidates is not None and not candidates - {start.rotation_id}:
+            return  # no other rotation of this connection changes its bind account
         with self.db.read() as session:
             query = (
                 select(SecretRotation)
@@ -413,7 +625,8 @@ class RotationEngine:
                     RotationAttempt.state.in_(UNFINISHED),
                 )
             )
-            candidates = self._self_rotations(session, start.connection_id)
+            if candidates is None:
+                candidates = self._self_rotations(session, start.connection_id)
             if candidates is not None:
                 # Only the (few) rotations that can be self-changes: an index look-up, not
                 # a scan of every attempt ever made.
@@ -438,15 +651,22 @@ class RotationEngine:
         )
         raise ConnectionBusy(start.connection_id)
 
+    def _cached_self_rotations(self, connection_id: str) -> frozenset[str] | None:
+        """The remembered self-changing rotations of a connection (None: not known now)."""
+        with self._self_lock:
+            cached = self._self_cache.get(connection_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        return None
+
     def _self_rotations(self, session: Session, connection_id: str) -> frozenset[str] | None:
         """The rotations through this connection whose target is its bind account (they
         change its own password), remembered for ``SELF_ROTATIONS_SECONDS``. None when the
         bind name is a UPN, which only the directory can compare with a DN."""
+        cached = self._cached_self_rotations(connection_id)
+        if cached is not None:
+            return cached
         now = time.monotonic()
-        with self._self_lock:
-            cached = self._self_cache.get(connection_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
         bind_dn = session.scalar(select(AppConnection.dn).where(AppConnection.id == connection_id))
         if bind_dn is None or ("@" in bind_dn and "=" not in bind_dn):
             return None
@@ -471,17 +691,6 @@ class RotationEngine:
     ) -> Method:
         return rotation_method(self.directory, params, creds, target)
 
-    def _current_password(
-        self, session: Session, rotation: SecretRotation, params: LdapPasswordParameters
-    ) -> SecretStr | None:
-        """target-principal: the password the target has now (the active generated one,
-        or the temporary one given at creation)."""
-        slots = sealed.open_slots(session, self.keyring, rotation)
-        active = slots[rotation.active_index]
-        if active is not None:
-            return active.password
-        return sealed.open_temporary_password(session, self.keyring, rotation)
-
     # ---------------------------------------------------------------- steps
 
     def _drive(self, plan: _Plan, attempt_id: str, method: Method, token: str) -> Outcome:
@@ -492,7 +701,13 @@ class RotationEngine:
             with self.db.read() as session:
                 attempt = session.get(RotationAttempt, attempt_id)
                 assert attempt is not None
-                pending = sealed.open_pending(session, self.keyring, plan.project_id, attempt)
+                pending = sealed.open_pending(
+                    session,
+                    self.keyring,
+                    plan.project_id,
+                    attempt.id,
+                    attempt.pending_password_sealed,
+                )
                 plan.pending = pending
                 state = attempt.state
                 touched, probes = attempt.directory_touched, attempt.failed_probes
@@ -582,41 +797,29 @@ class RotationEngine:
     def _commit(
         self, plan: _Plan, attempt_id: str, method: Method, token: str, pending: SecretStr
     ) -> None:
+        """The final, durable commit: the credential slot, the mapped secrets (and for a
+        self-change the connection's password), the schedule, the end of the attempt and
+        of the lease, and the audit event, in one transaction of a few Core statements."""
         now = self.clock.now()
+        rotation_id = plan.rotation_id
         with self.db.write() as session:
-            rotation, attempt = self._fence(session, attempt_id, token, UNFINISHED)
-            slots = sealed.open_slots(session, self.keyring, rotation)
+            conn = session.connection()
+            read = _COMMIT_READ_LOCKED if self._row_locks else _COMMIT_READ
+            rotation = conn.execute(read, {"rotation_id": rotation_id}).first()
+            if rotation is None or rotation.lease_owner != token:
+                raise LeaseLost(rotation_id)
+            ended = conn.execute(
+                _COMMIT_ATTEMPT, {"attempt_id": attempt_id, "token": token, "now": now}
+            )
+            if ended.rowcount != 1:
+                raise LeaseLost(attempt_id)
+            project_id = rotation.project_id
+            slots = sealed.open_slots(
+                session, self.keyring, project_id, rotation_id, rotation.credentials_sealed
+            )
             index = 0 if rotation.credentials_sealed is None else 1 - rotation.active_index
             slots[index] = sealed.Slot(plan.target_dn, pending)
-            sealed.seal_slots(session, self.keyring, rotation, slots)
-            rotation.active_index = index
-            rotation.temporary_password_sealed = None
-            folder = session.get(Folder, rotation.folder_id)
-            assert folder is not None
-            mapping = rotation.secrets_mapping
-            for key, value in (
-                (mapping["dn"], plan.target_dn),
-                (mapping["password"], pending.get_secret_value()),
-            ):
-                write_managed_secret(
-                    session,
-                    self.keyring,
-                    project_id=rotation.project_id,
-                    folder=folder,
-                    key=key,
-                    value=value,
-                    rotation_id=rotation.id,
-                )
-            if method == "self":
-                connection = session.get(AppConnection, rotation.connection_id)
-                assert connection is not None
-                store_new_password(session, self.keyring, connection, pending)
-            rotation.rotation_status = "success"
-            rotation.last_rotation_message = None
-            rotation.is_last_rotation_manual = attempt.manual
-            rotation.last_rotated_at = now
-            rotation.failure_count = 0
-            rotation.next_rotation_at = (
+            next_at = (
                 next_rotation_at(
                     now,
                     rotation.rotation_interval,
@@ -626,25 +829,50 @@ class RotationEngine:
                 if rotation.is_auto_rotation_enabled
                 else None
             )
-            rotation.due_at = rotation.next_rotation_at
-            rotation.updated_at = now
-            # The work is done: end the lease in the same commit (release is then a no-op).
-            rotation.lease_owner = None
-            rotation.lease_until = None
-            attempt.state = "committed"
-            attempt.finished_at = now
-            attempt.error_code = None
-            attempt.message = None
-            record(
+            conn.execute(
+                _COMMIT_ROTATION,
+                {
+                    "rotation_id": rotation_id,
+                    "credentials": sealed.seal_slots(
+                        session, self.keyring, project_id, rotation_id, slots
+                    ),
+                    "index": index,
+                    "manual": plan.manual,
+                    "now": now,
+                    "next": next_at,
+                },
+            )
+            mapping = rotation.secrets_mapping
+            write_managed_secrets(
                 session,
-                event_type="secret-rotation-rotate-secrets",
-                actor=None,
-                project_id=rotation.project_id,
-                metadata={
-                    "rotationId": rotation.id,
-                    "attemptId": attempt.id,
-                    "manual": attempt.manual,
-                    "status": "success",
+                self.keyring,
+                project_id=project_id,
+                environment_id=rotation.environment_id,
+                folder_id=rotation.folder_id,
+                values={
+                    mapping["dn"]: plan.target_dn,
+                    mapping["password"]: pending.get_secret_value(),
+                },
+                rotation_id=rotation_id,
+            )
+            if method == "self":
+                connection = session.get(AppConnection, rotation.connection_id)
+                assert connection is not None
+                store_new_password(session, self.keyring, connection, pending)
+            conn.execute(
+                _INSERT_AUDIT,
+                {
+                    "type": "secret-rotation-rotate-secrets",
+                    "actor_type": "platform",
+                    "project_id": project_id,
+                    "metadata": scrub(
+                        {
+                            "rotationId": rotation_id,
+                            "attemptId": attempt_id,
+                            "manual": plan.manual,
+                            "status": "success",
+                        }
+                    ),
                 },
             )
         with self._ended_lock:
@@ -771,12 +999,6 @@ class RotationEngine:
                     self._on_failure(row, message)
 
     # --------------------------------------------------------------- fences
-
-    def _leased(self, session: Session, rotation_id: str, token: str) -> SecretRotation:
-        rotation = session.get(SecretRotation, rotation_id)
-        if rotation is None or rotation.lease_owner != token:
-            raise LeaseLost(rotation_id)
-        return rotation
 
     def _fence_rotation(self, session: Session, rotation_id: str, token: str) -> SecretRotation:
         rotation = session.get(SecretRotation, rotation_id, with_for_update=self._row_locks)

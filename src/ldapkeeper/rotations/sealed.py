@@ -1,7 +1,8 @@
 """Sealing of a rotation's secret material under its project's key.
 
 Each value is bound to its row and field (associated data), so nothing can be moved between
-rotations or attempts.
+rotations or attempts. The functions take ids and bytes, not rows: the engine's hot path
+reads and writes columns, not ORM objects.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from dataclasses import dataclass, field
 from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
-from ldapkeeper.db.models import RotationAttempt, SecretRotation
 from ldapkeeper.kms.keyring import KeyRing, Scope
 
 
@@ -25,29 +25,36 @@ class Slot:
 
 
 def seal_slots(
-    session: Session, keyring: KeyRing, rotation: SecretRotation, slots: list[Slot | None]
-) -> None:
+    session: Session, keyring: KeyRing, project_id: str, rotation_id: str, slots: list[Slot | None]
+) -> bytes:
+    """The two credential slots, sealed for ``secret_rotations.credentials_sealed``."""
     payload = [
         None if slot is None else {"dn": slot.dn, "password": slot.password.get_secret_value()}
         for slot in slots
     ]
-    rotation.credentials_sealed = keyring.seal(
+    return keyring.seal(
         session,
-        Scope.project(rotation.project_id),
-        f"secret_rotations:{rotation.id}:credentials",
+        Scope.project(project_id),
+        f"secret_rotations:{rotation_id}:credentials",
         json.dumps(payload).encode(),
     )
 
 
-def open_slots(session: Session, keyring: KeyRing, rotation: SecretRotation) -> list[Slot | None]:
+def open_slots(
+    session: Session,
+    keyring: KeyRing,
+    project_id: str,
+    rotation_id: str,
+    credentials_sealed: bytes | None,
+) -> list[Slot | None]:
     """The two credential slots (``[None, None]`` before the first rotation)."""
-    if rotation.credentials_sealed is None:
+    if credentials_sealed is None:
         return [None, None]
     raw = keyring.open(
         session,
-        Scope.project(rotation.project_id),
-        f"secret_rotations:{rotation.id}:credentials",
-        rotation.credentials_sealed,
+        Scope.project(project_id),
+        f"secret_rotations:{rotation_id}:credentials",
+        credentials_sealed,
     )
     return [
         None if item is None else Slot(item["dn"], SecretStr(item["password"]))
@@ -56,48 +63,54 @@ def open_slots(session: Session, keyring: KeyRing, rotation: SecretRotation) -> 
 
 
 def seal_temporary_password(
-    session: Session, keyring: KeyRing, rotation: SecretRotation, password: SecretStr
-) -> None:
-    rotation.temporary_password_sealed = keyring.seal(
+    session: Session, keyring: KeyRing, project_id: str, rotation_id: str, password: SecretStr
+) -> bytes:
+    """The target's current password (target-principal, until the first rotation), sealed."""
+    return keyring.seal(
         session,
-        Scope.project(rotation.project_id),
-        f"secret_rotations:{rotation.id}:temporary_password",
+        Scope.project(project_id),
+        f"secret_rotations:{rotation_id}:temporary_password",
         password.get_secret_value().encode(),
     )
 
 
 def open_temporary_password(
-    session: Session, keyring: KeyRing, rotation: SecretRotation
+    session: Session,
+    keyring: KeyRing,
+    project_id: str,
+    rotation_id: str,
+    temporary_password_sealed: bytes | None,
 ) -> SecretStr | None:
-    if rotation.temporary_password_sealed is None:
+    if temporary_password_sealed is None:
         return None
     raw = keyring.open(
         session,
-        Scope.project(rotation.project_id),
-        f"secret_rotations:{rotation.id}:temporary_password",
-        rotation.temporary_password_sealed,
+        Scope.project(project_id),
+        f"secret_rotations:{rotation_id}:temporary_password",
+        temporary_password_sealed,
     )
     return SecretStr(raw.decode())
 
 
 def seal_pending(
-    session: Session, keyring: KeyRing, project_id: str, attempt: RotationAttempt, password: str
-) -> None:
-    attempt.pending_password_sealed = keyring.seal(
+    session: Session, keyring: KeyRing, project_id: str, attempt_id: str, password: str
+) -> bytes:
+    """An attempt's new password, sealed for ``rotation_attempts.pending_password_sealed``."""
+    return keyring.seal(
         session,
         Scope.project(project_id),
-        f"rotation_attempts:{attempt.id}:pending_password",
+        f"rotation_attempts:{attempt_id}:pending_password",
         password.encode(),
     )
 
 
 def open_pending(
-    session: Session, keyring: KeyRing, project_id: str, attempt: RotationAttempt
+    session: Session, keyring: KeyRing, project_id: str, attempt_id: str, sealed: bytes
 ) -> SecretStr:
     raw = keyring.open(
         session,
         Scope.project(project_id),
-        f"rotation_attempts:{attempt.id}:pending_password",
-        attempt.pending_password_sealed,
+        f"rotation_attempts:{attempt_id}:pending_password",
+        sealed,
     )
     return SecretStr(raw.decode())

@@ -9,9 +9,10 @@ import secrets as pysecrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Row, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from ldapkeeper.audit.service import RequestContext, record
@@ -28,7 +29,7 @@ from ldapkeeper.db.models import (
 )
 from ldapkeeper.db.session import Database
 from ldapkeeper.directory import DirectoryClient, DirectoryError, require_secure_transport
-from ldapkeeper.errors import BadRequest
+from ldapkeeper.errors import BadRequest, PermissionDenied
 from ldapkeeper.identity.authorization import require
 from ldapkeeper.identity.permissions import ProjectRole, Subject
 from ldapkeeper.identity.principal import Principal
@@ -100,49 +101,97 @@ def options() -> list[RotationOption]:
     ]
 
 
+_LAST_ATTEMPT = (
+    select(RotationAttempt.id)
+    .where(RotationAttempt.rotation_id == SecretRotation.id)
+    .order_by(RotationAttempt.started_at.desc())
+    .limit(1)
+    .correlate(SecretRotation)
+    .scalar_subquery()
+)
+#: Everything a rotation's public view shows, its connection, environment and folder
+#: included, in one query (filtered and ordered by the caller).
+_PUBLIC = (
+    select(
+        SecretRotation.id,
+        SecretRotation.name,
+        SecretRotation.description,
+        SecretRotation.project_id,
+        SecretRotation.connection_id,
+        SecretRotation.folder_id,
+        SecretRotation.is_auto_rotation_enabled,
+        SecretRotation.rotation_interval,
+        SecretRotation.rotate_at_hours,
+        SecretRotation.rotate_at_minutes,
+        SecretRotation.parameters,
+        SecretRotation.secrets_mapping,
+        SecretRotation.active_index,
+        SecretRotation.rotation_status,
+        SecretRotation.last_rotation_message,
+        SecretRotation.is_last_rotation_manual,
+        SecretRotation.last_rotated_at,
+        SecretRotation.last_rotation_attempted_at,
+        SecretRotation.next_rotation_at,
+        SecretRotation.created_at,
+        SecretRotation.updated_at,
+        AppConnection.app.label("connection_app"),
+        AppConnection.name.label("connection_name"),
+        Environment.id.label("environment_id"),
+        Environment.slug.label("environment_slug"),
+        Environment.name.label("environment_name"),
+        Folder.path.label("folder_path"),
+        _LAST_ATTEMPT.label("last_attempt_id"),
+    )
+    .join(AppConnection, AppConnection.id == SecretRotation.connection_id)
+    .join(Environment, Environment.id == SecretRotation.environment_id)
+    .join(Folder, Folder.id == SecretRotation.folder_id)
+)
+
+
+def _public_view(row: Row[*tuple[Any, ...]]) -> RotationPublic:
+    return RotationPublic(
+        id=row.id,
+        name=row.name,
+        description=row.description,
+        project_id=row.project_id,
+        connection_id=row.connection_id,
+        connection=ConnectionRef(
+            app=row.connection_app, name=row.connection_name, id=row.connection_id
+        ),
+        environment=EnvironmentRef(
+            slug=row.environment_slug, name=row.environment_name, id=row.environment_id
+        ),
+        folder=FolderRef(id=row.folder_id, path=row.folder_path),
+        folder_id=row.folder_id,
+        secret_path=row.folder_path,
+        is_auto_rotation_enabled=row.is_auto_rotation_enabled,
+        rotation_interval=row.rotation_interval,
+        rotate_at_utc=RotateAtUtc(hours=row.rotate_at_hours, minutes=row.rotate_at_minutes),
+        parameters=LdapPasswordParameters.model_validate(row.parameters),
+        secrets_mapping=SecretsMapping.model_validate(row.secrets_mapping),
+        active_index=row.active_index,
+        rotation_status=row.rotation_status,
+        last_rotation_message=row.last_rotation_message,
+        is_last_rotation_manual=row.is_last_rotation_manual,
+        last_rotated_at=row.last_rotated_at,
+        last_rotation_attempted_at=row.last_rotation_attempted_at,
+        next_rotation_at=row.next_rotation_at,
+        last_rotation_job_id=row.last_attempt_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def public_views(session: Session, *where: ColumnElement[bool]) -> list[RotationPublic]:
+    """The allow-listed views of the rotations matching ``where`` (no password, ever),
+    ordered by name, in one query. Pending ORM changes of the session are flushed first."""
+    rows = session.execute(_PUBLIC.where(*where).order_by(SecretRotation.name)).all()
+    return [_public_view(row) for row in rows]
+
+
 def to_public(session: Session, rotation: SecretRotation) -> RotationPublic:
     """The allow-listed view of a rotation (no password, ever)."""
-    connection = session.get(AppConnection, rotation.connection_id)
-    env = session.get(Environment, rotation.environment_id)
-    folder = session.get(Folder, rotation.folder_id)
-    assert connection is not None
-    assert env is not None
-    assert folder is not None
-    last_attempt = session.scalar(
-        select(RotationAttempt.id)
-        .where(RotationAttempt.rotation_id == rotation.id)
-        .order_by(RotationAttempt.started_at.desc())
-        .limit(1)
-    )
-    return RotationPublic(
-        id=rotation.id,
-        name=rotation.name,
-        description=rotation.description,
-        project_id=rotation.project_id,
-        connection_id=rotation.connection_id,
-        connection=ConnectionRef(app=connection.app, name=connection.name, id=connection.id),
-        environment=EnvironmentRef(slug=env.slug, name=env.name, id=env.id),
-        folder=FolderRef(id=folder.id, path=folder.path),
-        folder_id=folder.id,
-        secret_path=folder.path,
-        is_auto_rotation_enabled=rotation.is_auto_rotation_enabled,
-        rotation_interval=rotation.rotation_interval,
-        rotate_at_utc=RotateAtUtc(
-            hours=rotation.rotate_at_hours, minutes=rotation.rotate_at_minutes
-        ),
-        parameters=LdapPasswordParameters.model_validate(rotation.parameters),
-        secrets_mapping=SecretsMapping.model_validate(rotation.secrets_mapping),
-        active_index=rotation.active_index,
-        rotation_status=rotation.rotation_status,
-        last_rotation_message=rotation.last_rotation_message,
-        is_last_rotation_manual=rotation.is_last_rotation_manual,
-        last_rotated_at=rotation.last_rotated_at,
-        last_rotation_attempted_at=rotation.last_rotation_attempted_at,
-        next_rotation_at=rotation.next_rotation_at,
-        last_rotation_job_id=last_attempt,
-        created_at=rotation.created_at,
-        updated_at=rotation.updated_at,
-    )
+    return public_views(session, SecretRotation.id == rotation.id)[0]
 
 
 @dataclass
@@ -155,39 +204,60 @@ class RotationService:
 
     # ------------------------------------------------------------------ reads
 
-    def _get(self, session: Session, principal: Principal, rotation_id: str) -> SecretRotation:
+    @staticmethod
+    def _authorize(session: Session, principal: Principal, rotation_id: str, action: str) -> str:
+        """The rotation's project when the caller may do ``action`` on it (one look-up of
+        the caller's role). Another project's rotation (no role there) is "not found",
+        not "forbidden"."""
+        project_id = session.scalar(
+            select(SecretRotation.project_id).where(SecretRotation.id == rotation_id)
+        )
+        if project_id is None:
+            raise RotationNotFound()
+        try:
+            require(session, principal, project_id, S, action)
+        except PermissionDenied:
+            if project_role(session, principal, project_id) == ProjectRole.NO_ACCESS:
+                raise RotationNotFound() from None
+            raise
+        return project_id
+
+    def _get(
+        self, session: Session, principal: Principal, rotation_id: str, action: str
+    ) -> SecretRotation:
+        """The rotation, when the caller may do ``action`` on it (see ``_authorize``)."""
+        self._authorize(session, principal, rotation_id, action)
         rotation = session.get(SecretRotation, rotation_id)
         if rotation is None:
             raise RotationNotFound()
-        # Another project's rotation (no role there) is "not found", not "forbidden".
-        if project_role(session, principal, rotation.project_id) == ProjectRole.NO_ACCESS:
-            raise RotationNotFound()
         return rotation
+
+    def _slots(self, session: Session, rotation: SecretRotation) -> list[sealed.Slot | None]:
+        return sealed.open_slots(
+            session, self.keyring, rotation.project_id, rotation.id, rotation.credentials_sealed
+        )
 
     def _public(self, rotation_id: str) -> RotationPublic:
         """The rotation as returned, for a caller already authorized by this request."""
         with self.db.read() as session:
-            rotation = session.get(SecretRotation, rotation_id)
-            if rotation is None:
-                raise RotationNotFound()
-            return to_public(session, rotation)
+            views = public_views(session, SecretRotation.id == rotation_id)
+        if not views:
+            raise RotationNotFound()
+        return views[0]
 
     def list_rotations(self, *, principal: Principal, project_id: str) -> list[RotationPublic]:
         with self.db.read() as session:
             get_project(session, org_id=principal.org_id, project_id=project_id)
             require(session, principal, project_id, S, "read")
-            rows = session.scalars(
-                select(SecretRotation)
-                .where(SecretRotation.project_id == project_id)
-                .order_by(SecretRotation.name)
-            ).all()
-            return [to_public(session, r) for r in rows]
+            return public_views(session, SecretRotation.project_id == project_id)
 
     def get(self, *, principal: Principal, rotation_id: str) -> RotationPublic:
         with self.db.read() as session:
-            rotation = self._get(session, principal, rotation_id)
-            require(session, principal, rotation.project_id, S, "read")
-            return to_public(session, rotation)
+            self._authorize(session, principal, rotation_id, "read")
+            views = public_views(session, SecretRotation.id == rotation_id)
+        if not views:
+            raise RotationNotFound()
+        return views[0]
 
     def get_by_name(
         self,
@@ -217,8 +287,7 @@ class RotationService:
 
     def history(self, *, principal: Principal, rotation_id: str) -> list[AttemptPublic]:
         with self.db.read() as session:
-            rotation = self._get(session, principal, rotation_id)
-            require(session, principal, rotation.project_id, S, "read")
+            self._authorize(session, principal, rotation_id, "read")
             attempts = session.scalars(
                 select(RotationAttempt)
                 .where(RotationAttempt.rotation_id == rotation_id)
@@ -242,9 +311,8 @@ class RotationService:
         self, *, principal: Principal, rotation_id: str, context: RequestContext
     ) -> GeneratedCredentials:
         with self.db.write() as session:
-            rotation = self._get(session, principal, rotation_id)
-            require(session, principal, rotation.project_id, S, "read-generated-credentials")
-            slots = sealed.open_slots(session, self.keyring, rotation)
+            rotation = self._get(session, principal, rotation_id, "read-generated-credentials")
+            slots = self._slots(session, rotation)
             record(
                 session,
                 event_type="secret-rotation-get-generated-credentials",
@@ -325,8 +393,12 @@ class RotationService:
             session.add(rotation)
             session.flush()
             if body.temporary_parameters is not None:
-                sealed.seal_temporary_password(
-                    session, self.keyring, rotation, body.temporary_parameters.password
+                rotation.temporary_password_sealed = sealed.seal_temporary_password(
+                    session,
+                    self.keyring,
+                    body.project_id,
+                    rotation.id,
+                    body.temporary_parameters.password,
                 )
             record(
                 session,
@@ -353,17 +425,23 @@ class RotationService:
     def _check_names_free(
         self, session: Session, folder_id: str, mapping: SecretsMapping, name: str
     ) -> None:
-        for key in (mapping.dn, mapping.password):
-            if secret_exists(session, folder_id=folder_id, key=key):
-                raise BadRequest(f"A secret named '{key}' already exists at this path")
-        others = session.scalars(
-            select(SecretRotation).where(SecretRotation.folder_id == folder_id)
-        ).all()
-        for other in others:
-            if other.name == name:
-                raise BadRequest(f"A secret rotation named '{name}' already exists at this path")
-            if {mapping.dn, mapping.password} & set(other.secrets_mapping.values()):
-                raise BadRequest("Another rotation at this path writes a secret of that name")
+        """Refuse a name or secret names already taken in the folder: index look-ups and
+        one query over the folder's rotations in the database, never loading them."""
+        keys = [mapping.dn, mapping.password]
+        taken = session.scalar(
+            select(Secret.key).where(Secret.folder_id == folder_id, Secret.key.in_(keys)).limit(1)
+        )
+        if taken is not None:
+            raise BadRequest(f"A secret named '{taken}' already exists at this path")
+        in_folder = SecretRotation.folder_id == folder_id
+        if session.scalar(select(exists().where(in_folder, SecretRotation.name == name))):
+            raise BadRequest(f"A secret rotation named '{name}' already exists at this path")
+        writes = or_(
+            SecretRotation.secrets_mapping["dn"].as_string().in_(keys),
+            SecretRotation.secrets_mapping["password"].as_string().in_(keys),
+        )
+        if session.scalar(select(exists().where(in_folder, writes))):
+            raise BadRequest("Another rotation at this path writes a secret of that name")
 
     @staticmethod
     def _check_target_free(session: Session, org_id: str, url: str, target_dn: str) -> None:
@@ -402,8 +480,7 @@ class RotationService:
     ) -> RotationPublic:
         """Rotate at once; 400 when a rotation of it is running or the rotation fails."""
         with self.db.read() as session:
-            rotation = self._get(session, principal, rotation_id)
-            require(session, principal, rotation.project_id, S, "rotate-secrets")
+            self._authorize(session, principal, rotation_id, "rotate-secrets")
         token = _token()
         if not self.engine.claim(rotation_id, token):
             raise RotationInProgress()
@@ -425,8 +502,7 @@ class RotationService:
         context: RequestContext,
     ) -> RotationPublic:
         with self.db.write() as session:
-            rotation = self._get(session, principal, rotation_id)
-            require(session, principal, rotation.project_id, S, "edit")
+            rotation = self._get(session, principal, rotation_id, "edit")
             params = LdapPasswordParameters.model_validate(rotation.parameters)
             if body.parameters is not None:
                 if body.parameters.dn is not None and body.parameters.dn != params.dn:
@@ -521,8 +597,7 @@ class RotationService:
         """Delete a rotation; optionally its secrets, and optionally lock the account out
         first by setting a random password that is never stored."""
         with self.db.read() as session:
-            rotation = self._get(session, principal, rotation_id)
-            require(session, principal, rotation.project_id, S, "delete")
+            self._authorize(session, principal, rotation_id, "delete")
         token = _token()
         if not self.engine.claim(rotation_id, token):
             raise RotationInProgress()
@@ -530,7 +605,7 @@ class RotationService:
             if revoke_generated_credentials:
                 self._revoke(rotation_id)
             with self.db.write() as session:
-                rotation = self._get(session, principal, rotation_id)
+                rotation = self._get(session, principal, rotation_id, "delete")
                 public = to_public(session, rotation)
                 if delete_secrets:
                     delete_managed_secrets(session, rotation_id=rotation_id)
@@ -562,7 +637,7 @@ class RotationService:
             assert connection is not None
             creds = load_credentials(session, self.keyring, connection)
             params = LdapPasswordParameters.model_validate(rotation.parameters)
-            slots = sealed.open_slots(session, self.keyring, rotation)
+            slots = self._slots(session, rotation)
             active = slots[rotation.active_index]
             target = rotation.target_dn
         lockout = SecretStr(generate_password(PasswordRules(length=64, symbols=2)))

@@ -3,17 +3,18 @@ and a sealed ``SecretVersion`` for every write.
 
 Two audiences. The API functions (``list_secrets`` … ``delete_secret``) resolve an
 environment slug and a path and answer with ``SecretView``. The rotation engine's functions
-(``ensure_folder``, ``secret_exists``, ``write_managed_secret``, ``rename_managed_secret``,
+(``ensure_folder``, ``secret_exists``, ``write_managed_secrets``, ``rename_managed_secret``,
 ``delete_managed_secrets``, ``read_secret_value``) work on rows. None of them commits: they
 run inside the caller's transaction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import bindparam, delete, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -195,42 +196,114 @@ def _bump(session: Session, keyring: KeyRing, secret: Secret, value: str) -> Non
 # --- the rotation engine's functions --------------------------------------------------------
 
 
-def write_managed_secret(
+_MANAGED_FIND = (
+    select(Secret.id, Secret.key, Secret.version, Secret.comment, Secret.managed_by_rotation_id)
+    .where(
+        Secret.folder_id == bindparam("folder_id"),
+        Secret.key.in_(bindparam("keys", expanding=True)),
+    )
+    # Serializes concurrent writers of one secret on PostgreSQL (version numbers).
+    .with_for_update()
+)
+_MANAGED_BUMP = (
+    update(Secret)
+    .where(Secret.id == bindparam("b_id"))
+    .values(
+        value_sealed=bindparam("b_sealed"),
+        version=bindparam("b_version"),
+        managed_by_rotation_id=bindparam("b_rotation"),
+        updated_at=bindparam("b_now"),
+    )
+)
+
+
+def write_managed_secrets(
     session: Session,
     keyring: KeyRing,
     *,
     project_id: str,
-    folder: Folder,
-    key: str,
-    value: str,
+    environment_id: str,
+    folder_id: str,
+    values: Mapping[str, str],
     rotation_id: str,
-) -> Secret:
-    """Create the secret ``key`` in ``folder`` or write a new version of it, managed by
-    ``rotation_id`` from then on (read-only through the API).
+) -> None:
+    """Write each ``key: value`` of ``values`` into the folder (of that project and
+    environment) as a secret managed by ``rotation_id`` from then on (read-only through
+    the API): a new secret (version 1), or a new version of an existing one. Each write
+    also appends a sealed ``SecretVersion``.
 
     An existing unmanaged secret of that name is taken over (its earlier value stays in its
-    versions). Raises SecretManagedByOtherRotation when another rotation manages it, and
-    ValueError when ``folder`` is not in ``project_id``.
+    versions). Raises SecretManagedByOtherRotation when another rotation manages one (then
+    nothing is written), SecretAlreadyExists when another transaction created one of the
+    keys first. A few Core statements for all keys: one look-up, one insert of the new
+    secrets, one update of the existing ones, one insert of the versions.
     """
-    if folder.project_id != project_id:
-        raise ValueError("folder belongs to another project")
-    secret = _find_secret(session, folder_id=folder.id, key=key, for_update=True)
-    if secret is None:
-        return _insert_secret(
-            session,
-            keyring,
-            folder=folder,
-            key=key,
-            value=value,
-            comment="",
-            skip_multiline_encoding=False,
-            rotation_id=rotation_id,
+    conn = session.connection()
+    found = {
+        row.key: row
+        for row in conn.execute(_MANAGED_FIND, {"folder_id": folder_id, "keys": list(values)})
+    }
+    for key, row in found.items():
+        if row.managed_by_rotation_id not in (None, rotation_id):
+            raise SecretManagedByOtherRotation(key)
+    scope = Scope.project(project_id)
+    now = utcnow()
+    created: list[dict[str, object]] = []
+    bumped: list[dict[str, object]] = []
+    versions: list[dict[str, object]] = []
+    for key, value in values.items():
+        plain = value.encode("utf-8")
+        existing = found.get(key)
+        if existing is None:
+            secret_id, version, comment = new_id(), 1, ""
+            created.append(
+                {
+                    "id": secret_id,
+                    "project_id": project_id,
+                    "environment_id": environment_id,
+                    "folder_id": folder_id,
+                    "key": key,
+                    "comment": comment,
+                    "skip_multiline_encoding": False,
+                    "version": version,
+                    "managed_by_rotation_id": rotation_id,
+                    "value_sealed": keyring.seal(session, scope, _secret_record(secret_id), plain),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        else:
+            secret_id, version, comment = existing.id, existing.version + 1, existing.comment
+            bumped.append(
+                {
+                    "b_id": secret_id,
+                    "b_sealed": keyring.seal(session, scope, _secret_record(secret_id), plain),
+                    "b_version": version,
+                    "b_rotation": rotation_id,
+                    "b_now": now,
+                }
+            )
+        version_id = new_id()
+        versions.append(
+            {
+                "id": version_id,
+                "secret_id": secret_id,
+                "version": version,
+                "key": key,
+                "comment": comment,
+                "value_sealed": keyring.seal(session, scope, _version_record(version_id), plain),
+                "created_at": now,
+            }
         )
-    if secret.managed_by_rotation_id not in (None, rotation_id):
-        raise SecretManagedByOtherRotation(key)
-    secret.managed_by_rotation_id = rotation_id
-    _bump(session, keyring, secret, value)
-    return secret
+    if created:
+        try:
+            conn.execute(insert(Secret), created)
+        except IntegrityError:
+            # Another transaction created one of these keys in this folder first.
+            raise SecretAlreadyExists(", ".join(str(c["key"]) for c in created)) from None
+    if bumped:
+        conn.execute(_MANAGED_BUMP, bumped)
+    conn.execute(insert(SecretVersion), versions)
 
 
 def rename_managed_secret(
