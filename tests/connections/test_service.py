@@ -1,4 +1,5 @@
-"""The connection service's functions for the rotation engine, and its error masking."""
+"""The connection service: its functions for the rotation engine, its error masking, and
+who may make the server connect out when creating a connection."""
 
 from __future__ import annotations
 
@@ -6,15 +7,17 @@ import secrets
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import func, select, update
 
 from ldapkeeper.connections import service
 from ldapkeeper.connections.errors import ConnectionValidationFailed
 from ldapkeeper.connections.schemas import credentials_hash
-from ldapkeeper.db.models import AppConnection
+from ldapkeeper.db.models import AppConnection, ProjectMembership
 from ldapkeeper.directory import BindCredentials, DirectoryError
 from ldapkeeper.kms.errors import DecryptionFailed
-from tests.connections.bodies import created_id, slapd_body
+from tests.connections.bodies import create, created_id, error_code, slapd_body
 from tests.support.app import Api
+from tests.support.blackhole import Blackhole
 from tests.support.slapd import SlapdServer
 
 PASSWORD = "  Exact password, spaces kept  "
@@ -147,3 +150,77 @@ def test_credentials_update_racing_a_rotation_keeps_the_rotated_password(
         connection = session.get_one(AppConnection, stored)
         creds = service.load_credentials(session, api.runtime.keyring, connection)
     assert creds.password.get_secret_value() == "Rotated-pw-5"
+
+
+# -- create: who may make the server connect out ---------------------------------------------
+
+
+def stored_count(api: Api) -> int:
+    with api.runtime.db.read() as session:
+        return session.scalar(select(func.count()).select_from(AppConnection)) or 0
+
+
+@pytest.mark.parametrize("role", ["member", "viewer", "no-access", "none"])
+def test_create_refused_by_role_never_reaches_the_directory(
+    api: Api, slapd: SlapdServer, blackhole: Blackhole, role: str
+) -> None:
+    body = slapd_body(slapd, api.project_id, url=blackhole.ldaps_url)
+    response = create(api.client, api.identity_with_role(role), body)
+    assert response.status_code in (403, 404)
+    assert blackhole.accepted == 0
+
+
+def test_create_in_an_unknown_project_never_reaches_the_directory(
+    api: Api, slapd: SlapdServer, blackhole: Blackhole
+) -> None:
+    body = slapd_body(slapd, "no-such-project", url=blackhole.ldaps_url)
+    assert create(api.client, api.admin, body).status_code == 404
+    assert blackhole.accepted == 0
+
+
+@pytest.mark.slapd
+@pytest.mark.parametrize("project", ["project", "org"])
+def test_create_with_a_taken_name_never_reaches_the_directory(
+    api: Api, slapd: SlapdServer, blackhole: Blackhole, project: str
+) -> None:
+    project_id = api.project_id if project == "project" else None
+    created_id(api.client, api.admin, slapd_body(slapd, project_id, name="taken"))
+    body = slapd_body(slapd, project_id, name="taken", url=blackhole.ldaps_url)
+    response = create(api.client, api.admin, body)
+    assert (response.status_code, error_code(response)) == (400, "duplicate_name")
+    assert blackhole.accepted == 0
+
+
+class DemotedDuringBind:
+    """The real directory, but the caller's project role drops to viewer while the bind
+    runs: the insert must see the new role."""
+
+    def __init__(self, api: Api, identity_id: str) -> None:
+        self.api = api
+        self.identity_id = identity_id
+        self.real = api.runtime.directory
+
+    def check(self, *, creds: BindCredentials) -> float:
+        latency = self.real.check(creds=creds)
+        with self.api.runtime.db.write() as session:
+            session.execute(
+                update(ProjectMembership)
+                .where(ProjectMembership.identity_id == self.identity_id)
+                .values(role="viewer")
+            )
+        return latency
+
+
+@pytest.mark.slapd
+def test_create_checks_the_role_again_after_the_bind(api: Api, slapd: SlapdServer) -> None:
+    headers = api.identity_with_role("admin")
+    claims = api.runtime.tokens.verify(headers["Authorization"].removeprefix("Bearer "))
+    before = stored_count(api)
+    demote = DemotedDuringBind(api, claims.subject_id)
+    api.runtime.directory = demote  # type: ignore[assignment]
+    try:
+        response = create(api.client, headers, slapd_body(slapd, api.project_id))
+    finally:
+        api.runtime.directory = demote.real
+    assert response.status_code == 403
+    assert stored_count(api) == before

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ldapkeeper.audit.service import RequestContext, record
 from ldapkeeper.connections.errors import (
@@ -39,7 +39,7 @@ from ldapkeeper.connections.schemas import (
     stored_provider,
 )
 from ldapkeeper.db.base import new_id, utcnow
-from ldapkeeper.db.models import AppConnection, ProjectMembership
+from ldapkeeper.db.models import AppConnection, Project, ProjectMembership
 from ldapkeeper.db.session import Database
 from ldapkeeper.directory import BindCredentials, DirectoryClient, DirectoryError
 from ldapkeeper.errors import PermissionDenied
@@ -48,6 +48,7 @@ from ldapkeeper.identity.principal import Principal
 from ldapkeeper.identity.service import project_role
 from ldapkeeper.kms.keyring import KeyRing, Scope
 from ldapkeeper.ldap.redaction import redact
+from ldapkeeper.projects.errors import ProjectNotFound
 from ldapkeeper.projects.service import get_project
 
 #: The ``scope`` column of an org-level connection (names are unique per scope).
@@ -188,13 +189,16 @@ def validate_by_bind(directory: DirectoryClient, creds: BindCredentials) -> floa
 # -- access ---------------------------------------------------------------------------------
 
 
+def _membership_column(principal: Principal) -> InstrumentedAttribute[str | None]:
+    """The membership column that names the caller (a user or a machine identity)."""
+    return ProjectMembership.user_id if principal.kind == "user" else ProjectMembership.identity_id
+
+
 def _held_roles(session: Session, principal: Principal) -> set[ProjectRole]:
     """Every project role the caller holds (org admins: admin)."""
     if principal.is_org_admin:
         return {ProjectRole.ADMIN}
-    column = (
-        ProjectMembership.user_id if principal.kind == "user" else ProjectMembership.identity_id
-    )
+    column = _membership_column(principal)
     return {
         ProjectRole(r)
         for r in session.scalars(select(ProjectMembership.role).where(column == principal.id))
@@ -478,11 +482,50 @@ def get_connection_by_name(
 # -- changes --------------------------------------------------------------------------------
 
 
-def _require_create(session: Session, principal: Principal, project_id: str | None) -> None:
-    if project_id is not None:
-        _require_project(session, principal, project_id, CREATE)
-    elif not principal.is_org_admin:
-        raise PermissionDenied("Only organization admins may create org-level app connections")
+def _check_create(
+    session: Session, principal: Principal, project_id: str | None, name: str
+) -> None:
+    """Raise unless the caller may create a connection called ``name`` in the project (or
+    org-level, as an org admin). One statement reads the project, the caller's role in it
+    and whether the name is taken.
+
+    Raises:
+        ProjectNotFound: no such project in the caller's organization.
+        PermissionDenied: the caller may not create connections there.
+        DuplicateConnectionName: the name is taken there.
+    """
+    taken = exists().where(
+        AppConnection.org_id == principal.org_id,
+        AppConnection.scope == _scope(project_id),
+        AppConnection.name == name,
+    )
+    if project_id is None:
+        if not principal.is_org_admin:
+            raise PermissionDenied("Only organization admins may create org-level app connections")
+        if session.scalar(select(taken)):
+            raise DuplicateConnectionName(name)
+        return
+    member_role = (
+        select(ProjectMembership.role)
+        .where(
+            ProjectMembership.project_id == project_id,
+            _membership_column(principal) == principal.id,
+        )
+        .scalar_subquery()
+    )
+    row = session.execute(
+        select(Project.org_id, member_role, taken).where(Project.id == project_id)
+    ).one_or_none()
+    if row is None or row[0] != principal.org_id:
+        raise ProjectNotFound()
+    if principal.is_org_admin:
+        role = ProjectRole.ADMIN
+    else:
+        role = ProjectRole(row[1]) if row[1] else ProjectRole.NO_ACCESS
+    if not is_allowed(role, Subject.APP_CONNECTIONS, CREATE):
+        raise _denied(CREATE)
+    if row[2]:
+        raise DuplicateConnectionName(name)
 
 
 def create_connection(
@@ -503,24 +546,21 @@ def create_connection(
         ConnectionValidationFailed: the bind failed (``code`` from the adapter).
     """
     project_id = body.project_id
-    scope = _scope(project_id)
+    # Checked before the bind (nobody without the right may make the server connect out)
+    # and again in the write transaction (a role may have been taken away meanwhile).
     with services.db.read() as session:
-        _require_create(session, principal, project_id)
-        if _name_taken(session, org_id=principal.org_id, scope=scope, name=body.name):
-            raise DuplicateConnectionName(body.name)
+        _check_create(session, principal, project_id, body.name)
     creds = credentials_from_input(body.credentials)
     validate_by_bind(services.directory, creds)
     try:
         with services.db.write() as session:
-            _require_create(session, principal, project_id)
-            if _name_taken(session, org_id=principal.org_id, scope=scope, name=body.name):
-                raise DuplicateConnectionName(body.name)
+            _check_create(session, principal, project_id, body.name)
             now = utcnow()
             connection = AppConnection(
                 id=new_id(),
                 org_id=principal.org_id,
                 project_id=project_id,
-                scope=scope,
+                scope=_scope(project_id),
                 name=body.name,
                 description=body.description,
                 app=APP,
