@@ -1,12 +1,17 @@
-"""LDAP App Connections under ``/api/v1/app-connections`` (Infisical's routes, SPEC section 3)."""
+"""LDAP App Connections under ``/api/v1/app-connections`` (Infisical's routes, SPEC section 3).
+
+Handlers answer with `model_response` (their model is the route's response schema, so
+FastAPI need not validate it again in another threadpool hand-off).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from ldapkeeper.api.deps import ContextDep, PrincipalDep, RuntimeDep
+from ldapkeeper.api.responses import model_response
 from ldapkeeper.connections import service
 from ldapkeeper.connections.schemas import (
     APP,
@@ -42,10 +47,10 @@ def _services(runtime: Runtime) -> service.Services:
 
 
 @router.get("/options", response_model=AppConnectionOptions)
-def list_options(principal: PrincipalDep) -> AppConnectionOptions:
+def list_options(principal: PrincipalDep) -> Response:
     """The kinds of app connection this server offers (LDAP, simple bind)."""
     del principal  # authenticated, nothing else to check
-    return OPTIONS
+    return model_response(OPTIONS)
 
 
 @router.get("", response_model=AppConnectionList)
@@ -54,7 +59,7 @@ def list_all(
     principal: PrincipalDep,
     context: ContextDep,
     project_id: ProjectIdQuery = None,
-) -> AppConnectionList:
+) -> Response:
     """Connections of every app in the project (or the org-level ones), sorted by name.
 
     LDAP is the only app, so this is the LDAP list.
@@ -68,12 +73,14 @@ def list_ldap(
     principal: PrincipalDep,
     context: ContextDep,
     project_id: ProjectIdQuery = None,
-) -> AppConnectionList:
+) -> Response:
     """LDAP connections in the project (or the org-level ones), sorted by name."""
     rows = service.list_connections(
         runtime.db, principal=principal, context=context, project_id=project_id
     )
-    return AppConnectionList(app_connections=[AppConnectionPublic.from_row(r) for r in rows])
+    return model_response(
+        AppConnectionList(app_connections=[AppConnectionPublic.from_row(r) for r in rows])
+    )
 
 
 @router.get("/ldap/available", response_model=AvailableConnectionList)
@@ -82,18 +89,20 @@ def list_available(
     principal: PrincipalDep,
     context: ContextDep,
     project_id: ProjectIdQuery = None,
-) -> AvailableConnectionList:
+) -> Response:
     """LDAP connections the caller may use in a rotation of the project."""
     rows = service.available_connections(
         runtime.db, principal=principal, context=context, project_id=project_id
     )
-    return AvailableConnectionList(
-        app_connections=[
-            AvailableConnection(
-                app=APP, name=r.name, id=r.id, project_id=r.project_id, org_id=r.org_id
-            )
-            for r in rows
-        ]
+    return model_response(
+        AvailableConnectionList(
+            app_connections=[
+                AvailableConnection(
+                    app=APP, name=r.name, id=r.id, project_id=r.project_id, org_id=r.org_id
+                )
+                for r in rows
+            ]
+        )
     )
 
 
@@ -104,34 +113,34 @@ def get_by_name(
     principal: PrincipalDep,
     context: ContextDep,
     project_id: ProjectIdQuery = None,
-) -> AppConnectionOne:
+) -> Response:
     """One LDAP connection by name in the project (or among the org-level ones)."""
     row = service.get_connection_by_name(
         runtime.db, principal=principal, context=context, name=name, project_id=project_id
     )
-    return AppConnectionOne(app_connection=AppConnectionPublic.from_row(row))
+    return model_response(AppConnectionOne(app_connection=AppConnectionPublic.from_row(row)))
 
 
 @router.get("/ldap/{connection_id}", response_model=AppConnectionOne)
 def get_one(
     connection_id: ConnectionId, runtime: RuntimeDep, principal: PrincipalDep, context: ContextDep
-) -> AppConnectionOne:
+) -> Response:
     """One LDAP connection by id (never its password)."""
     row = service.get_connection(
         runtime.db, principal=principal, context=context, connection_id=connection_id
     )
-    return AppConnectionOne(app_connection=AppConnectionPublic.from_row(row))
+    return model_response(AppConnectionOne(app_connection=AppConnectionPublic.from_row(row)))
 
 
 @router.post("/ldap", response_model=AppConnectionOne)
 def create(
     body: LdapConnectionCreate, runtime: RuntimeDep, principal: PrincipalDep, context: ContextDep
-) -> AppConnectionOne:
+) -> Response:
     """Bind with the credentials, then store the connection (nothing is stored on failure)."""
     row = service.create_connection(
         _services(runtime), principal=principal, context=context, body=body
     )
-    return AppConnectionOne(app_connection=AppConnectionPublic.from_row(row))
+    return model_response(AppConnectionOne(app_connection=AppConnectionPublic.from_row(row)))
 
 
 @router.patch("/ldap/{connection_id}", response_model=AppConnectionOne)
@@ -141,7 +150,7 @@ def update(
     runtime: RuntimeDep,
     principal: PrincipalDep,
     context: ContextDep,
-) -> AppConnectionOne:
+) -> Response:
     """Change the name, description or the whole credentials (re-bound first)."""
     row = service.update_connection(
         _services(runtime),
@@ -150,18 +159,18 @@ def update(
         connection_id=connection_id,
         body=body,
     )
-    return AppConnectionOne(app_connection=AppConnectionPublic.from_row(row))
+    return model_response(AppConnectionOne(app_connection=AppConnectionPublic.from_row(row)))
 
 
 @router.delete("/ldap/{connection_id}", response_model=AppConnectionOne)
 def delete(
     connection_id: ConnectionId, runtime: RuntimeDep, principal: PrincipalDep, context: ContextDep
-) -> AppConnectionOne:
+) -> Response:
     """Delete a connection; answers with the deleted one."""
     row = service.delete_connection(
         runtime.db, principal=principal, context=context, connection_id=connection_id
     )
-    return AppConnectionOne(app_connection=AppConnectionPublic.from_row(row))
+    return model_response(AppConnectionOne(app_connection=AppConnectionPublic.from_row(row)))
 
 
 @router.post(
@@ -169,7 +178,7 @@ def delete(
 )
 def check(
     connection_id: ConnectionId, runtime: RuntimeDep, principal: PrincipalDep, context: ContextDep
-) -> CheckResult:
+) -> Response:
     """Bind with the stored credentials: ``ok``, or ``error`` with a code and a message."""
     outcome = service.check_connection(
         _services(runtime), principal=principal, context=context, connection_id=connection_id
@@ -179,6 +188,7 @@ def check(
         if outcome.error
         else None
     )
-    return CheckResult(
+    result = CheckResult(
         status="ok" if outcome.ok else "error", latency_ms=outcome.latency_ms, error=error
     )
+    return model_response(result, exclude_none=True)
