@@ -69,17 +69,37 @@ def record(
 ) -> AuditEvent:
     """Add an event to the caller's transaction (so it commits or rolls back with the change)."""
     event = AuditEvent(
-        type=event_type,
-        actor_type=actor.kind if actor else "platform",
-        actor_id=actor.id if actor else None,
-        actor_name=actor.name if actor else None,
-        project_id=project_id,
-        event_metadata=scrub(metadata),
-        ip=context.ip if context else None,
-        user_agent=(context.user_agent or "")[:512] if context else None,
+        **event_columns(
+            event_type=event_type,
+            actor=actor,
+            project_id=project_id,
+            metadata=metadata,
+            context=context,
+        )
     )
     session.add(event)
     return event
+
+
+def event_columns(
+    *,
+    event_type: str,
+    actor: Principal | None,
+    project_id: str | None,
+    metadata: Mapping[str, Any],
+    context: RequestContext | None,
+) -> dict[str, Any]:
+    """The columns of an audit event (its metadata scrubbed), without id and time."""
+    return {
+        "type": event_type,
+        "actor_type": actor.kind if actor else "platform",
+        "actor_id": actor.id if actor else None,
+        "actor_name": actor.name if actor else None,
+        "project_id": project_id,
+        "event_metadata": scrub(metadata),
+        "ip": context.ip if context else None,
+        "user_agent": (context.user_agent or "")[:512] if context else None,
+    }
 
 
 def query(
