@@ -21,6 +21,7 @@ from ldapkeeper.api.routers import (
     secrets,
     status,
 )
+from ldapkeeper.audit.queue import audit_queue
 from ldapkeeper.runtime import Runtime, build_runtime
 from ldapkeeper.settings import Settings
 from ldapkeeper.ui import routes as ui_routes
@@ -43,6 +44,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         finally:
             if worker is not None:
                 worker.stop()
+            # Write the read events still queued (audit.queue) before the process ends.
+            audit_queue(runtime.db).close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -53,7 +56,11 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     install_error_handlers(app)
     install_middleware(app, max_body_bytes=runtime.settings.max_request_bytes)
+    # FastAPI tries the routes in this order, one by one: the secret reads, the hot path of
+    # every client, come first (no other route shares their paths, so the order changes
+    # nothing else).
     for router in (
+        secrets.router,
         status.router,
         auth.router,
         projects.router,
@@ -61,7 +68,6 @@ def create_app(runtime: Runtime) -> FastAPI:
         audit.router,
         connections.router,
         rotations.router,
-        secrets.router,
         folders.router,
     ):
         app.include_router(router)

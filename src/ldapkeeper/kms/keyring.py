@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ldapkeeper.db.models import DataKey
@@ -86,8 +87,13 @@ class KeyRing:
         ciphertext = AESGCM(key).encrypt(nonce, plaintext, _record_aad(scope, version, record))
         return _HEADER.pack(_FORMAT, version, nonce) + ciphertext
 
-    def open(self, session: Session, scope: Scope, record: str, sealed: bytes) -> bytes:
-        """Decrypt what ``seal`` made for the same scope and record; DecryptionFailed else."""
+    def open(
+        self, session: Session | Connection, scope: Scope, record: str, sealed: bytes
+    ) -> bytes:
+        """Decrypt what ``seal`` made for the same scope and record; DecryptionFailed else.
+
+        ``session`` (or a bare connection) is used only to load a data key not yet cached.
+        """
         if len(sealed) < _HEADER.size + 16:
             raise DecryptionFailed("sealed value is truncated")
         fmt, version, nonce = _HEADER.unpack_from(sealed)
@@ -129,12 +135,12 @@ class KeyRing:
                 self._current_version[scope] = version
         return version, self._key(session, scope, version)
 
-    def _key(self, session: Session, scope: Scope, version: int) -> bytes:
+    def _key(self, session: Session | Connection, scope: Scope, version: int) -> bytes:
         cached = self._cache.get((scope, version))
         if cached is not None:
             return cached
-        row = session.scalars(
-            select(DataKey).where(
+        row = session.execute(
+            select(DataKey.root_key_id, DataKey.wrapped_key).where(
                 DataKey.scope_type == scope.type,
                 DataKey.scope_id == scope.id,
                 DataKey.version == version,
@@ -142,24 +148,25 @@ class KeyRing:
         ).first()
         if row is None:
             raise DataKeyMissing(f"no data key v{version} for {scope.type} {scope.id}")
-        material = self._unwrap(row)
+        material = self._unwrap_key(scope, version, row.root_key_id, row.wrapped_key)
         with self._lock:
             self._cache[(scope, version)] = material
         return material
 
     def _unwrap(self, row: DataKey) -> bytes:
-        root = self._roots.get(row.root_key_id)
+        scope = Scope(row.scope_type, row.scope_id)
+        return self._unwrap_key(scope, row.version, row.root_key_id, row.wrapped_key)
+
+    def _unwrap_key(self, scope: Scope, version: int, root_key_id: str, blob: bytes) -> bytes:
+        root = self._roots.get(root_key_id)
         if root is None:
             raise DataKeyMissing(
-                f"data key of {row.scope_type} {row.scope_id} is wrapped by root key "
-                f"{row.root_key_id}, which this process does not have "
+                f"data key of {scope.type} {scope.id} is wrapped by root key "
+                f"{root_key_id}, which this process does not have "
                 "(set LDAPKEEPER_ROOT_KEY_PREVIOUS?)"
             )
-        blob = row.wrapped_key
         try:
-            return AESGCM(root.material).decrypt(
-                blob[:12], blob[12:], _wrap_aad(Scope(row.scope_type, row.scope_id), row.version)
-            )
+            return AESGCM(root.material).decrypt(blob[:12], blob[12:], _wrap_aad(scope, version))
         except InvalidTag as exc:
             raise DecryptionFailed("data key does not unwrap") from exc
 

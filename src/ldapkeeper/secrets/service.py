@@ -11,19 +11,23 @@ run inside the caller's transaction.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
-from sqlalchemy import bindparam, delete, exists, insert, select, update
+from sqlalchemy import and_, bindparam, delete, exists, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ldapkeeper.db.base import new_id, utcnow
 from ldapkeeper.db.models import Environment, Folder, Project, Secret, SecretVersion
 from ldapkeeper.kms.keyring import KeyRing, Scope
-from ldapkeeper.projects.errors import ProjectNotFound
+from ldapkeeper.projects.errors import EnvironmentNotFound, ProjectNotFound
 from ldapkeeper.projects.service import get_environment, get_project, get_project_by_slug
 from ldapkeeper.secrets.errors import (
+    InvalidSecretPath,
     SecretAlreadyExists,
     SecretManagedByOtherRotation,
     SecretManagedByRotation,
@@ -79,7 +83,48 @@ def _version_record(version_id: str) -> str:
     return f"secret_versions:{version_id}:value"
 
 
-def read_secret_value(session: Session, keyring: KeyRing, secret: Secret) -> str:
+class StoredSecret(Protocol):
+    """What reading needs of a secret's row: a ``Secret`` or a ``SecretRecord``."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def project_id(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def value_sealed(self) -> bytes: ...
+    @property
+    def comment(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def skip_multiline_encoding(self) -> bool: ...
+    @property
+    def managed_by_rotation_id(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class SecretRecord:
+    """A secret's row as one read statement returns it (no ORM object to load)."""
+
+    id: str
+    project_id: str
+    key: str
+    value_sealed: bytes = field(repr=False)
+    comment: str
+    version: int
+    skip_multiline_encoding: bool
+    managed_by_rotation_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def read_secret_value(session: Session | Connection, keyring: KeyRing, secret: StoredSecret) -> str:
     """The current plaintext value of ``secret``; DecryptionFailed if its ciphertext is not
     the one sealed for this row."""
     plain = keyring.open(
@@ -343,6 +388,12 @@ def delete_managed_secrets(session: Session, *, rotation_id: str) -> int:
 # --- reading for the API ----------------------------------------------------------------------
 
 
+def _expands(plain: str, *, expand: bool, managed: bool) -> bool:
+    """Whether a value is shown with its references expanded: when asked, unless written by
+    a rotation, and when it has any."""
+    return expand and not managed and has_references(plain)
+
+
 class _ValueReader:
     """Opens values and, when asked, expands their references, looking referenced secrets up
     in the same project (any environment and folder) once per request."""
@@ -357,11 +408,11 @@ class _ValueReader:
 
     def present(self, plain: str, *, origin: SecretAddress, managed: bool) -> str:
         """``plain`` as the caller gets it: expanded when asked, unless rotation-written."""
-        if not self._expand or managed or not has_references(plain):
+        if not _expands(plain, expand=self._expand, managed=managed):
             return plain
         return self._expander.expand(plain, origin=origin)
 
-    def value(self, secret: Secret, *, environment: str, path: str) -> str:
+    def value(self, secret: StoredSecret, *, environment: str, path: str) -> str:
         """The current value of ``secret``, presented."""
         plain = read_secret_value(self._session, self._keyring, secret)
         origin = SecretAddress(environment, path, secret.key)
@@ -397,7 +448,7 @@ class _ValueReader:
 
 
 def _view(
-    secret: Secret,
+    secret: StoredSecret,
     *,
     environment: str,
     path: str,
@@ -459,6 +510,63 @@ def list_secrets(
     ]
 
 
+# Environment, folder and secret of a read in one statement: a row when the environment
+# exists, with NULL secret columns when the folder or the secret does not.
+_READ_SECRET = (
+    select(
+        Secret.id,
+        Secret.project_id,
+        Secret.key,
+        Secret.value_sealed,
+        Secret.comment,
+        Secret.version,
+        Secret.skip_multiline_encoding,
+        Secret.managed_by_rotation_id,
+        Secret.created_at,
+        Secret.updated_at,
+        Environment.slug,
+    )
+    .select_from(Environment)
+    .outerjoin(
+        Folder, and_(Folder.environment_id == Environment.id, Folder.path == bindparam("path"))
+    )
+    .outerjoin(Secret, and_(Secret.folder_id == Folder.id, Secret.key == bindparam("key")))
+    .where(Environment.project_id == bindparam("project_id"), Environment.slug == bindparam("env"))
+)
+
+
+def _read_secret(
+    conn: Connection, *, project_id: str, environment: str, secret_path: str, key: str
+) -> tuple[str, str, SecretRecord]:
+    """The environment's slug, the canonical path and the secret, for reading; raises
+    EnvironmentNotFound, InvalidSecretPath, SecretNotFound (in ``_locate_secret``'s order)."""
+    params = {"project_id": project_id, "env": environment, "key": key}
+    try:
+        path = params["path"] = canonical_path(secret_path)
+    except InvalidSecretPath:
+        if conn.execute(_READ_SECRET, {**params, "path": "/"}).first() is None:
+            raise EnvironmentNotFound(environment) from None
+        raise
+    row = conn.execute(_READ_SECRET, params).first()
+    if row is None:
+        raise EnvironmentNotFound(environment)
+    if row.id is None:
+        raise SecretNotFound(key)
+    secret = SecretRecord(
+        id=row.id,
+        project_id=row.project_id,
+        key=row.key,
+        value_sealed=row.value_sealed,
+        comment=row.comment,
+        version=row.version,
+        skip_multiline_encoding=row.skip_multiline_encoding,
+        managed_by_rotation_id=row.managed_by_rotation_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+    return row.slug, path, secret
+
+
 def _locate_secret(
     session: Session,
     *,
@@ -482,7 +590,7 @@ def _locate_secret(
 
 
 def get_secret(
-    session: Session,
+    source: Session | Connection,
     keyring: KeyRing,
     *,
     project_id: str,
@@ -495,16 +603,52 @@ def get_secret(
 ) -> SecretView:
     """One secret, or one of its versions (its key, value and comment of then).
 
+    ``source`` may be a bare connection (the API's hot path): the current value of a
+    secret takes one statement and no ORM session; a version or an expansion of references
+    opens a session on that connection.
+
     Raises EnvironmentNotFound, SecretNotFound, SecretVersionNotFound, and (with
     ``expand``) the reference errors (400).
     """
-    env, path, secret = _locate_secret(
-        session, project_id=project_id, environment=environment, secret_path=secret_path, key=key
+    conn = source.connection() if isinstance(source, Session) else source
+    slug, path, secret = _read_secret(
+        conn, project_id=project_id, environment=environment, secret_path=secret_path, key=key
     )
+    if version is None:
+        value = read_secret_value(conn, keyring, secret) if reveal else None
+        managed = secret.managed_by_rotation_id is not None
+        if value is None or not _expands(value, expand=expand, managed=managed):
+            return _view(secret, environment=slug, path=path, value=value)
+    with nullcontext(source) if isinstance(source, Session) else Session(bind=conn) as session:
+        return _secret_view(
+            session,
+            keyring,
+            slug=slug,
+            path=path,
+            secret=secret,
+            version=version,
+            reveal=reveal,
+            expand=expand,
+        )
+
+
+def _secret_view(
+    session: Session,
+    keyring: KeyRing,
+    *,
+    slug: str,
+    path: str,
+    secret: SecretRecord,
+    version: int | None,
+    reveal: bool,
+    expand: bool,
+) -> SecretView:
+    """The view of a located secret (or of one of its versions)."""
+    key, project_id = secret.key, secret.project_id
     reader = _ValueReader(session, keyring, project_id=project_id, expand=expand)
     if version is None:
-        value = reader.value(secret, environment=env.slug, path=path) if reveal else None
-        return _view(secret, environment=env.slug, path=path, value=value)
+        value = reader.value(secret, environment=slug, path=path) if reveal else None
+        return _view(secret, environment=slug, path=path, value=value)
     row = session.scalar(
         select(SecretVersion).where(
             SecretVersion.secret_id == secret.id, SecretVersion.version == version
@@ -517,12 +661,12 @@ def get_secret(
         plain = _read_version_value(session, keyring, row, project_id=secret.project_id)
         value = reader.present(
             plain,
-            origin=SecretAddress(env.slug, path, secret.key),
+            origin=SecretAddress(slug, path, secret.key),
             managed=secret.managed_by_rotation_id is not None,
         )
     return _view(
         secret,
-        environment=env.slug,
+        environment=slug,
         path=path,
         value=value,
         key=row.key,

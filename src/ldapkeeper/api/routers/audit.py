@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from ldapkeeper.api.deps import PrincipalDep, RuntimeDep, require_org_admin, require_project_action
 from ldapkeeper.audit import service
+from ldapkeeper.audit.queue import audit_queue
 from ldapkeeper.audit.schemas import AuditActor, AuditEventPublic, AuditLogList
 from ldapkeeper.identity.permissions import Subject
 from ldapkeeper.projects.service import get_project
@@ -36,6 +37,8 @@ def list_audit_logs(
         require_project_action(
             runtime, principal, project_id, Subject.PROJECT_ADMIN, "read-audit-logs"
         )
+    # Reads' events wait in a queue for up to half a second: this process's are listed now.
+    audit_queue(runtime.db).flush()
     with runtime.db.read() as session:
         events = service.query(
             session,
