@@ -47,6 +47,8 @@ _DUE = (
     .order_by(SecretRotation.due_at)
     .limit(bindparam("candidates"))
 )
+# PostgreSQL: lock only the rotation rows (not their connections); skip what others hold.
+_DUE_LOCKED = _DUE.with_for_update(skip_locked=True, of=SecretRotation)
 _LEASE = (
     update(SecretRotation.__table__)  # type: ignore[arg-type]
     .where(SecretRotation.__table__.c.id == bindparam("rid"))
@@ -148,10 +150,7 @@ class RotationWorker:
         with self._held_lock:
             held = Counter(self._hosts.values())
             full = [url for url, host in self._urls.items() if held[host] >= cap]
-        query = _DUE
-        if not self.engine.db.is_sqlite:
-            # Lock only the rotation rows (not their connections); skip what others hold.
-            query = query.with_for_update(skip_locked=True, of=SecretRotation)
+        query = _DUE if self.engine.db.is_sqlite else _DUE_LOCKED
         params = {"now": now, "full": full, "candidates": limit * CANDIDATES_PER_SLOT}
         claimed: list[tuple[str, str, str]] = []
         leases: list[dict[str, object]] = []

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import ColumnElement, Row, exists, func, or_, select
+from sqlalchemy import Row, bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from ldapkeeper.audit.service import RequestContext, record
@@ -182,16 +182,32 @@ def _public_view(row: Row[*tuple[Any, ...]]) -> RotationPublic:
     )
 
 
-def public_views(session: Session, *where: ColumnElement[bool]) -> list[RotationPublic]:
-    """The allow-listed views of the rotations matching ``where`` (no password, ever),
-    ordered by name, in one query. Pending ORM changes of the session are flushed first."""
-    rows = session.execute(_PUBLIC.where(*where).order_by(SecretRotation.name)).all()
+_PUBLIC_ONE = _PUBLIC.where(SecretRotation.id == bindparam("rotation_id"))
+_PUBLIC_OF_PROJECT = _PUBLIC.where(SecretRotation.project_id == bindparam("project_id")).order_by(
+    SecretRotation.name
+)
+_PROJECT_OF = select(SecretRotation.project_id).where(SecretRotation.id == bindparam("rotation_id"))
+
+
+def public_view(session: Session, rotation_id: str) -> RotationPublic | None:
+    """The allow-listed view of a rotation (no password, ever), in one query; pending ORM
+    changes of the session are flushed first."""
+    session.flush()
+    row = session.connection().execute(_PUBLIC_ONE, {"rotation_id": rotation_id}).first()
+    return None if row is None else _public_view(row)
+
+
+def public_views_of_project(session: Session, project_id: str) -> list[RotationPublic]:
+    """The allow-listed views of a project's rotations, ordered by name, in one query."""
+    rows = session.connection().execute(_PUBLIC_OF_PROJECT, {"project_id": project_id})
     return [_public_view(row) for row in rows]
 
 
 def to_public(session: Session, rotation: SecretRotation) -> RotationPublic:
     """The allow-listed view of a rotation (no password, ever)."""
-    return public_views(session, SecretRotation.id == rotation.id)[0]
+    view = public_view(session, rotation.id)
+    assert view is not None
+    return view
 
 
 @dataclass
@@ -209,8 +225,8 @@ class RotationService:
         """The rotation's project when the caller may do ``action`` on it (one look-up of
         the caller's role). Another project's rotation (no role there) is "not found",
         not "forbidden"."""
-        project_id = session.scalar(
-            select(SecretRotation.project_id).where(SecretRotation.id == rotation_id)
+        project_id = (
+            session.connection().execute(_PROJECT_OF, {"rotation_id": rotation_id}).scalar()
         )
         if project_id is None:
             raise RotationNotFound()
@@ -240,24 +256,24 @@ class RotationService:
     def _public(self, rotation_id: str) -> RotationPublic:
         """The rotation as returned, for a caller already authorized by this request."""
         with self.db.read() as session:
-            views = public_views(session, SecretRotation.id == rotation_id)
-        if not views:
+            view = public_view(session, rotation_id)
+        if view is None:
             raise RotationNotFound()
-        return views[0]
+        return view
 
     def list_rotations(self, *, principal: Principal, project_id: str) -> list[RotationPublic]:
         with self.db.read() as session:
             get_project(session, org_id=principal.org_id, project_id=project_id)
             require(session, principal, project_id, S, "read")
-            return public_views(session, SecretRotation.project_id == project_id)
+            return public_views_of_project(session, project_id)
 
     def get(self, *, principal: Principal, rotation_id: str) -> RotationPublic:
         with self.db.read() as session:
             self._authorize(session, principal, rotation_id, "read")
-            views = public_views(session, SecretRotation.id == rotation_id)
-        if not views:
+            view = public_view(session, rotation_id)
+        if view is None:
             raise RotationNotFound()
-        return views[0]
+        return view
 
     def get_by_name(
         self,
