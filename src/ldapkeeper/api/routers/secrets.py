@@ -23,6 +23,7 @@ from ldapkeeper.api.deps import (
 )
 from ldapkeeper.api.query import query_model, query_openapi
 from ldapkeeper.audit.service import record
+from ldapkeeper.db.reads import read_connection
 from ldapkeeper.identity.access_cache import access_cache
 from ldapkeeper.identity.permissions import Subject, is_allowed
 from ldapkeeper.identity.principal import Principal
@@ -155,7 +156,7 @@ def get_secret(
     runtime, principal = caller.runtime, caller.principal
     project_id, may_read = _authorize(runtime, principal, query, "describe")
     # A bare connection: a Session costs more than the one statement of this read.
-    with runtime.db.engine.connect() as conn:
+    with read_connection(runtime.db) as conn:
         view = service.get_secret(
             conn,
             runtime.keyring,
