@@ -1,7 +1,9 @@
 """LDAP App Connections under ``/api/v1/app-connections`` (Infisical's routes, SPEC section 3).
 
-Handlers answer with `model_response` (their model is the route's response schema, so
-FastAPI need not validate it again in another threadpool hand-off).
+Handlers take the caller as one dependency (`CallerDep`: no threadpool hand-off when the
+token was seen lately) and answer with `model_response` (their model is the route's
+response schema, so FastAPI need not validate it again in another hand-off): one hand-off
+per request, the handler's.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from ldapkeeper.api.deps import ContextDep, PrincipalDep, RuntimeDep
+from ldapkeeper.api.deps import CallerDep, PrincipalDep
 from ldapkeeper.api.responses import model_response
 from ldapkeeper.connections import service
 from ldapkeeper.connections.schemas import (
@@ -55,28 +57,24 @@ def list_options(principal: PrincipalDep) -> Response:
 
 @router.get("", response_model=AppConnectionList)
 def list_all(
-    runtime: RuntimeDep,
-    principal: PrincipalDep,
-    context: ContextDep,
+    caller: CallerDep,
     project_id: ProjectIdQuery = None,
 ) -> Response:
     """Connections of every app in the project (or the org-level ones), sorted by name.
 
     LDAP is the only app, so this is the LDAP list.
     """
-    return list_ldap(runtime, principal, context, project_id)
+    return list_ldap(caller, project_id)
 
 
 @router.get("/ldap", response_model=AppConnectionList)
 def list_ldap(
-    runtime: RuntimeDep,
-    principal: PrincipalDep,
-    context: ContextDep,
+    caller: CallerDep,
     project_id: ProjectIdQuery = None,
 ) -> Response:
     """LDAP connections in the project (or the org-level ones), sorted by name."""
     rows = service.list_connections(
-        runtime.db, principal=principal, context=context, project_id=project_id
+        caller.runtime.db, principal=caller.principal, context=caller.context, project_id=project_id
     )
     return model_response(
         AppConnectionList(app_connections=[AppConnectionPublic.from_row(r) for r in rows])
@@ -85,14 +83,12 @@ def list_ldap(
 
 @router.get("/ldap/available", response_model=AvailableConnectionList)
 def list_available(
-    runtime: RuntimeDep,
-    principal: PrincipalDep,
-    context: ContextDep,
+    caller: CallerDep,
     project_id: ProjectIdQuery = None,
 ) -> Response:
     """LDAP connections the caller may use in a rotation of the project."""
     rows = service.available_connections(
-        runtime.db, principal=principal, context=context, project_id=project_id
+        caller.runtime.db, principal=caller.principal, context=caller.context, project_id=project_id
     )
     return model_response(
         AvailableConnectionList(
@@ -109,36 +105,37 @@ def list_available(
 @router.get("/ldap/connection-name/{name}", response_model=AppConnectionOne)
 def get_by_name(
     name: str,
-    runtime: RuntimeDep,
-    principal: PrincipalDep,
-    context: ContextDep,
+    caller: CallerDep,
     project_id: ProjectIdQuery = None,
 ) -> Response:
     """One LDAP connection by name in the project (or among the org-level ones)."""
     row = service.get_connection_by_name(
-        runtime.db, principal=principal, context=context, name=name, project_id=project_id
+        caller.runtime.db,
+        principal=caller.principal,
+        context=caller.context,
+        name=name,
+        project_id=project_id,
     )
     return model_response(AppConnectionOne(app_connection=AppConnectionPublic.from_row(row)))
 
 
 @router.get("/ldap/{connection_id}", response_model=AppConnectionOne)
-def get_one(
-    connection_id: ConnectionId, runtime: RuntimeDep, principal: PrincipalDep, context: ContextDep
-) -> Response:
+def get_one(connection_id: ConnectionId, caller: CallerDep) -> Response:
     """One LDAP connection by id (never its password)."""
     row = service.get_connection(
-        runtime.db, principal=principal, context=context, connection_id=connection_id
+        caller.runtime.db,
+        principal=caller.principal,
+        context=caller.context,
+        connection_id=connection_id,
     )
     return model_response(AppConnectionOne(app_connection=AppConnectionPublic.from_row(row)))
 
 
 @router.post("/ldap", response_model=AppConnectionOne)
-def create(
-    body: LdapConnectionCreate, runtime: RuntimeDep, principal: PrincipalDep, context: ContextDep
-) -> Response:
+def create(body: LdapConnectionCreate, caller: CallerDep) -> Response:
     """Bind with the credentials, then store the connection (nothing is stored on failure)."""
     row = service.create_connection(
-        _services(runtime), principal=principal, context=context, body=body
+        _services(caller.runtime), principal=caller.principal, context=caller.context, body=body
     )
     return model_response(AppConnectionOne(app_connection=AppConnectionPublic.from_row(row)))
 
@@ -147,15 +144,13 @@ def create(
 def update(
     connection_id: ConnectionId,
     body: LdapConnectionUpdate,
-    runtime: RuntimeDep,
-    principal: PrincipalDep,
-    context: ContextDep,
+    caller: CallerDep,
 ) -> Response:
     """Change the name, description or the whole credentials (re-bound first)."""
     row = service.update_connection(
-        _services(runtime),
-        principal=principal,
-        context=context,
+        _services(caller.runtime),
+        principal=caller.principal,
+        context=caller.context,
         connection_id=connection_id,
         body=body,
     )
@@ -163,12 +158,13 @@ def update(
 
 
 @router.delete("/ldap/{connection_id}", response_model=AppConnectionOne)
-def delete(
-    connection_id: ConnectionId, runtime: RuntimeDep, principal: PrincipalDep, context: ContextDep
-) -> Response:
+def delete(connection_id: ConnectionId, caller: CallerDep) -> Response:
     """Delete a connection; answers with the deleted one."""
     row = service.delete_connection(
-        runtime.db, principal=principal, context=context, connection_id=connection_id
+        caller.runtime.db,
+        principal=caller.principal,
+        context=caller.context,
+        connection_id=connection_id,
     )
     return model_response(AppConnectionOne(app_connection=AppConnectionPublic.from_row(row)))
 
@@ -176,12 +172,13 @@ def delete(
 @router.post(
     "/ldap/{connection_id}/check", response_model=CheckResult, response_model_exclude_none=True
 )
-def check(
-    connection_id: ConnectionId, runtime: RuntimeDep, principal: PrincipalDep, context: ContextDep
-) -> Response:
+def check(connection_id: ConnectionId, caller: CallerDep) -> Response:
     """Bind with the stored credentials: ``ok``, or ``error`` with a code and a message."""
     outcome = service.check_connection(
-        _services(runtime), principal=principal, context=context, connection_id=connection_id
+        _services(caller.runtime),
+        principal=caller.principal,
+        context=caller.context,
+        connection_id=connection_id,
     )
     error = (
         CheckError(code=outcome.error.code, message=outcome.error.message)
