@@ -13,13 +13,15 @@ from any project where the caller may connect.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import exists, select
+from sqlalchemy import Select, bindparam, exists, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -40,6 +42,7 @@ from ldapkeeper.connections.schemas import (
 )
 from ldapkeeper.db.base import new_id, utcnow
 from ldapkeeper.db.models import AppConnection, Project, ProjectMembership
+from ldapkeeper.db.reads import read_connection
 from ldapkeeper.db.session import Database
 from ldapkeeper.directory import BindCredentials, DirectoryClient, DirectoryError
 from ldapkeeper.errors import PermissionDenied
@@ -189,16 +192,16 @@ def validate_by_bind(directory: DirectoryClient, creds: BindCredentials) -> floa
 # -- access ---------------------------------------------------------------------------------
 
 
-def _membership_column(principal: Principal) -> InstrumentedAttribute[str | None]:
-    """The membership column that names the caller (a user or a machine identity)."""
-    return ProjectMembership.user_id if principal.kind == "user" else ProjectMembership.identity_id
+def _membership_column(kind: str) -> InstrumentedAttribute[str | None]:
+    """The membership column that names a caller of ``kind`` (user or machine identity)."""
+    return ProjectMembership.user_id if kind == "user" else ProjectMembership.identity_id
 
 
 def _held_roles(session: Session, principal: Principal) -> set[ProjectRole]:
     """Every project role the caller holds (org admins: admin)."""
     if principal.is_org_admin:
         return {ProjectRole.ADMIN}
-    column = _membership_column(principal)
+    column = _membership_column(principal.kind)
     return {
         ProjectRole(r)
         for r in session.scalars(select(ProjectMembership.role).where(column == principal.id))
@@ -482,8 +485,36 @@ def get_connection_by_name(
 # -- changes --------------------------------------------------------------------------------
 
 
+#: Whether a connection name is taken in a scope (bound: org_id, scope, name).
+_NAME_TAKEN = exists().where(
+    AppConnection.org_id == bindparam("org_id"),
+    AppConnection.scope == bindparam("scope"),
+    AppConnection.name == bindparam("name"),
+)
+#: An org-level create's check.
+_ORG_CREATE_CHECK = select(_NAME_TAKEN)
+
+
+@functools.cache
+def _project_create_check(kind: str) -> Select[str, str | None, bool]:
+    """A project create's check, for callers of ``kind``: the project's organization, the
+    caller's membership role and whether the name is taken (bound: project_id, caller_id,
+    org_id, scope, name). Built once: building it costs more than running it."""
+    member_role = (
+        select(ProjectMembership.role)
+        .where(
+            ProjectMembership.project_id == bindparam("project_id"),
+            _membership_column(kind) == bindparam("caller_id"),
+        )
+        .scalar_subquery()
+    )
+    return select(Project.org_id, member_role, _NAME_TAKEN).where(
+        Project.id == bindparam("project_id")
+    )
+
+
 def _check_create(
-    session: Session, principal: Principal, project_id: str | None, name: str
+    db: Session | Connection, principal: Principal, project_id: str | None, name: str
 ) -> None:
     """Raise unless the caller may create a connection called ``name`` in the project (or
     org-level, as an org admin). One statement reads the project, the caller's role in it
@@ -494,27 +525,16 @@ def _check_create(
         PermissionDenied: the caller may not create connections there.
         DuplicateConnectionName: the name is taken there.
     """
-    taken = exists().where(
-        AppConnection.org_id == principal.org_id,
-        AppConnection.scope == _scope(project_id),
-        AppConnection.name == name,
-    )
+    where = {"org_id": principal.org_id, "scope": _scope(project_id), "name": name}
     if project_id is None:
         if not principal.is_org_admin:
             raise PermissionDenied("Only organization admins may create org-level app connections")
-        if session.scalar(select(taken)):
+        if db.scalar(_ORG_CREATE_CHECK, where):
             raise DuplicateConnectionName(name)
         return
-    member_role = (
-        select(ProjectMembership.role)
-        .where(
-            ProjectMembership.project_id == project_id,
-            _membership_column(principal) == principal.id,
-        )
-        .scalar_subquery()
-    )
-    row = session.execute(
-        select(Project.org_id, member_role, taken).where(Project.id == project_id)
+    row = db.execute(
+        _project_create_check(principal.kind),
+        {**where, "project_id": project_id, "caller_id": principal.id},
     ).one_or_none()
     if row is None or row[0] != principal.org_id:
         raise ProjectNotFound()
@@ -548,8 +568,8 @@ def create_connection(
     project_id = body.project_id
     # Checked before the bind (nobody without the right may make the server connect out)
     # and again in the write transaction (a role may have been taken away meanwhile).
-    with services.db.read() as session:
-        _check_create(session, principal, project_id, body.name)
+    with read_connection(services.db) as conn:
+        _check_create(conn, principal, project_id, body.name)
     creds = credentials_from_input(body.credentials)
     validate_by_bind(services.directory, creds)
     try:
