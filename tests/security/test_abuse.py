@@ -121,7 +121,7 @@ NOT_SECRET_COMPARISONS = {
     ("rotations/schemas.py", "self.dn == self.password"),
     # The worker's own lease token fencing its writes: not a credential, never sent by a client.
     ("rotations/scheduler.py", "SecretRotation.lease_owner == token"),
-    ("rotations/engine.py", "rotation.lease_owner == token"),
+    ("rotations/engine.py", "loaded.lease_owner != token"),
     ("rotations/engine.py", "rotation.lease_owner != token"),
     ("rotations/engine.py", "attempt.lease_owner != token"),
     # The command-line client comparing its own cached login: no remote caller times it.
