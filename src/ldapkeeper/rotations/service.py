@@ -29,11 +29,11 @@ from ldapkeeper.db.models import (
 )
 from ldapkeeper.db.session import Database
 from ldapkeeper.directory import DirectoryClient, DirectoryError, require_secure_transport
-from ldapkeeper.errors import BadRequest, PermissionDenied
-from ldapkeeper.identity.authorization import require
+from ldapkeeper.errors import BadRequest
+from ldapkeeper.identity.access_cache import access_cache
+from ldapkeeper.identity.authorization import allowed, require
 from ldapkeeper.identity.permissions import ProjectRole, Subject
 from ldapkeeper.identity.principal import Principal
-from ldapkeeper.identity.service import project_role
 from ldapkeeper.kms.keyring import KeyRing
 from ldapkeeper.projects.service import get_environment, get_project
 from ldapkeeper.rotations import sealed
@@ -220,23 +220,22 @@ class RotationService:
 
     # ------------------------------------------------------------------ reads
 
-    @staticmethod
-    def _authorize(session: Session, principal: Principal, rotation_id: str, action: str) -> str:
-        """The rotation's project when the caller may do ``action`` on it (one look-up of
-        the caller's role). Another project's rotation (no role there) is "not found",
-        not "forbidden"."""
+    def _authorize(
+        self, session: Session, principal: Principal, rotation_id: str, action: str
+    ) -> str:
+        """The rotation's project when the caller may do ``action`` on it. The caller's role
+        comes from the access cache (``identity.access_cache``: looked up when not cached).
+        Another project's rotation (no role there) is "not found", not "forbidden"."""
         project_id = (
             session.connection().execute(_PROJECT_OF, {"rotation_id": rotation_id}).scalar()
         )
         if project_id is None:
             raise RotationNotFound()
-        try:
-            require(session, principal, project_id, S, action)
-        except PermissionDenied:
-            if project_role(session, principal, project_id) == ProjectRole.NO_ACCESS:
-                raise RotationNotFound() from None
-            raise
-        return project_id
+        role = access_cache(self.db).role(principal, project_id)
+        if role == ProjectRole.NO_ACCESS:
+            raise RotationNotFound()
+        allowed(role, S, action)
+        return str(project_id)
 
     def _get(
         self, session: Session, principal: Principal, rotation_id: str, action: str
