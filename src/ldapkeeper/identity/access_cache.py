@@ -100,13 +100,16 @@ def _on_execute(state: ORMExecuteState) -> None:
 
 @event.listens_for(Engine, "commit")
 def _on_commit(conn: Connection) -> None:
-    if conn.info.pop(_CHANGED, False):
+    if not conn.invalidated and conn.info.pop(_CHANGED, False):
         GENERATION.bump()
 
 
 @event.listens_for(Engine, "rollback")
 def _on_rollback(conn: Connection) -> None:
-    conn.info.pop(_CHANGED, None)
+    # An invalidated connection has lost its DBAPI connection, and the mark with it (and
+    # reading ``info`` would try to reconnect).
+    if not conn.invalidated:
+        conn.info.pop(_CHANGED, None)
 
 
 @dataclass(frozen=True)
