@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import SecretStr
 from sqlalchemy import Row, bindparam, exists, func, or_, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ldapkeeper.audit.service import RequestContext, record
@@ -27,6 +28,7 @@ from ldapkeeper.db.models import (
     Secret,
     SecretRotation,
 )
+from ldapkeeper.db.reads import read_connection
 from ldapkeeper.db.session import Database
 from ldapkeeper.directory import DirectoryClient, DirectoryError, require_secure_transport
 from ldapkeeper.errors import BadRequest
@@ -189,11 +191,9 @@ _PUBLIC_OF_PROJECT = _PUBLIC.where(SecretRotation.project_id == bindparam("proje
 _PROJECT_OF = select(SecretRotation.project_id).where(SecretRotation.id == bindparam("rotation_id"))
 
 
-def public_view(session: Session, rotation_id: str) -> RotationPublic | None:
-    """The allow-listed view of a rotation (no password, ever), in one query; pending ORM
-    changes of the session are flushed first."""
-    session.flush()
-    row = session.connection().execute(_PUBLIC_ONE, {"rotation_id": rotation_id}).first()
+def public_view(conn: Connection, rotation_id: str) -> RotationPublic | None:
+    """The allow-listed view of a rotation (no password, ever), in one query."""
+    row = conn.execute(_PUBLIC_ONE, {"rotation_id": rotation_id}).first()
     return None if row is None else _public_view(row)
 
 
@@ -205,7 +205,8 @@ def public_views_of_project(session: Session, project_id: str) -> list[RotationP
 
 def to_public(session: Session, rotation: SecretRotation) -> RotationPublic:
     """The allow-listed view of a rotation (no password, ever)."""
-    view = public_view(session, rotation.id)
+    session.flush()  # the view shows the session's pending changes
+    view = public_view(session.connection(), rotation.id)
     assert view is not None
     return view
 
@@ -221,14 +222,12 @@ class RotationService:
     # ------------------------------------------------------------------ reads
 
     def _authorize(
-        self, session: Session, principal: Principal, rotation_id: str, action: str
+        self, conn: Connection, principal: Principal, rotation_id: str, action: str
     ) -> str:
         """The rotation's project when the caller may do ``action`` on it. The caller's role
         comes from the access cache (``identity.access_cache``: looked up when not cached).
         Another project's rotation (no role there) is "not found", not "forbidden"."""
-        project_id = (
-            session.connection().execute(_PROJECT_OF, {"rotation_id": rotation_id}).scalar()
-        )
+        project_id = conn.execute(_PROJECT_OF, {"rotation_id": rotation_id}).scalar()
         if project_id is None:
             raise RotationNotFound()
         role = access_cache(self.db).role(principal, project_id)
@@ -241,7 +240,7 @@ class RotationService:
         self, session: Session, principal: Principal, rotation_id: str, action: str
     ) -> SecretRotation:
         """The rotation, when the caller may do ``action`` on it (see ``_authorize``)."""
-        self._authorize(session, principal, rotation_id, action)
+        self._authorize(session.connection(), principal, rotation_id, action)
         rotation = session.get(SecretRotation, rotation_id)
         if rotation is None:
             raise RotationNotFound()
@@ -254,8 +253,8 @@ class RotationService:
 
     def _public(self, rotation_id: str) -> RotationPublic:
         """The rotation as returned, for a caller already authorized by this request."""
-        with self.db.read() as session:
-            view = public_view(session, rotation_id)
+        with read_connection(self.db) as conn:
+            view = public_view(conn, rotation_id)
         if view is None:
             raise RotationNotFound()
         return view
@@ -267,9 +266,9 @@ class RotationService:
             return public_views_of_project(session, project_id)
 
     def get(self, *, principal: Principal, rotation_id: str) -> RotationPublic:
-        with self.db.read() as session:
-            self._authorize(session, principal, rotation_id, "read")
-            view = public_view(session, rotation_id)
+        with read_connection(self.db) as conn:
+            self._authorize(conn, principal, rotation_id, "read")
+            view = public_view(conn, rotation_id)
         if view is None:
             raise RotationNotFound()
         return view
@@ -302,7 +301,7 @@ class RotationService:
 
     def history(self, *, principal: Principal, rotation_id: str) -> list[AttemptPublic]:
         with self.db.read() as session:
-            self._authorize(session, principal, rotation_id, "read")
+            self._authorize(session.connection(), principal, rotation_id, "read")
             attempts = session.scalars(
                 select(RotationAttempt)
                 .where(RotationAttempt.rotation_id == rotation_id)
@@ -494,8 +493,8 @@ class RotationService:
         self, *, principal: Principal, rotation_id: str, context: RequestContext
     ) -> RotationPublic:
         """Rotate at once; 400 when a rotation of it is running or the rotation fails."""
-        with self.db.read() as session:
-            self._authorize(session, principal, rotation_id, "rotate-secrets")
+        with read_connection(self.db) as conn:
+            self._authorize(conn, principal, rotation_id, "rotate-secrets")
         token = _token()
         if not self.engine.claim(rotation_id, token):
             raise RotationInProgress()
@@ -611,8 +610,8 @@ class RotationService:
     ) -> RotationPublic:
         """Delete a rotation; optionally its secrets, and optionally lock the account out
         first by setting a random password that is never stored."""
-        with self.db.read() as session:
-            self._authorize(session, principal, rotation_id, "delete")
+        with read_connection(self.db) as conn:
+            self._authorize(conn, principal, rotation_id, "delete")
         token = _token()
         if not self.engine.claim(rotation_id, token):
             raise RotationInProgress()
