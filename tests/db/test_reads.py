@@ -1,8 +1,8 @@
 import pytest
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ldapkeeper.db.models import Organization
-from ldapkeeper.db.reads import read_connection
+from ldapkeeper.db.reads import PreparedSelect, read_connection
 from ldapkeeper.runtime import Runtime
 
 
@@ -42,3 +42,44 @@ def test_writes_after_a_read_connection_still_roll_back(runtime_any_db: Runtime)
         _failing_write(runtime_any_db)
     with db.read() as session:
         assert session.scalar(select(Organization.id).where(Organization.name == "never")) is None
+
+
+_ORG = PreparedSelect(
+    select(Organization.id, Organization.name, Organization.created_at).where(
+        Organization.id == bindparam("org_id")
+    )
+)
+
+
+def test_a_prepared_select_reads_a_row_as_sqlalchemy_converts_it(runtime_any_db: Runtime) -> None:
+    db = runtime_any_db.db
+    with db.read() as session:
+        expected = session.execute(
+            select(Organization.id, Organization.name, Organization.created_at).where(
+                Organization.id == runtime_any_db.org_id
+            )
+        ).one()
+    row = _ORG.first(db, {"org_id": runtime_any_db.org_id})
+    assert row == tuple(expected)
+    assert row is not None
+    assert row[2].tzinfo is not None
+
+
+def test_a_prepared_select_answers_none_without_a_row(runtime_any_db: Runtime) -> None:
+    assert _ORG.first(runtime_any_db.db, {"org_id": "no-such-org"}) is None
+
+
+def test_a_prepared_select_leaves_no_transaction_open_on_postgresql(
+    runtime_any_db: Runtime,
+) -> None:
+    db = runtime_any_db.db
+    if db.is_sqlite:
+        pytest.skip("SQLite: the driver's transaction control is off on every connection")
+    _ORG.first(db, {"org_id": runtime_any_db.org_id})
+    raw = db.engine.raw_connection()
+    try:
+        driver = raw.driver_connection
+        assert driver is not None
+        assert (driver.info.transaction_status.name, driver.autocommit) == ("IDLE", False)
+    finally:
+        raw.close()

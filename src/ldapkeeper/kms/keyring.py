@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ldapkeeper.db.models import DataKey
+from ldapkeeper.db.session import Database
 from ldapkeeper.kms.errors import DataKeyMissing, DecryptionFailed
 from ldapkeeper.kms.root_key import RootKey
 
@@ -88,11 +89,12 @@ class KeyRing:
         return _HEADER.pack(_FORMAT, version, nonce) + ciphertext
 
     def open(
-        self, session: Session | Connection, scope: Scope, record: str, sealed: bytes
+        self, session: Session | Connection | Database, scope: Scope, record: str, sealed: bytes
     ) -> bytes:
         """Decrypt what ``seal`` made for the same scope and record; DecryptionFailed else.
 
-        ``session`` (or a bare connection) is used only to load a data key not yet cached.
+        ``session`` (or a bare connection, or the database to read from) is used only to
+        load a data key not yet cached.
         """
         if len(sealed) < _HEADER.size + 16:
             raise DecryptionFailed("sealed value is truncated")
@@ -135,10 +137,13 @@ class KeyRing:
                 self._current_version[scope] = version
         return version, self._key(session, scope, version)
 
-    def _key(self, session: Session | Connection, scope: Scope, version: int) -> bytes:
+    def _key(self, session: Session | Connection | Database, scope: Scope, version: int) -> bytes:
         cached = self._cache.get((scope, version))
         if cached is not None:
             return cached
+        if isinstance(session, Database):
+            with session.read() as reading:
+                return self._key(reading, scope, version)
         row = session.execute(
             select(DataKey.root_key_id, DataKey.wrapped_key).where(
                 DataKey.scope_type == scope.type,

@@ -10,11 +10,12 @@ run inside the caller's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from contextlib import nullcontext
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from functools import partial
+from typing import Any, Protocol
 
 from sqlalchemy import and_, bindparam, delete, exists, insert, select, update
 from sqlalchemy.engine import Connection
@@ -23,6 +24,8 @@ from sqlalchemy.orm import Session
 
 from ldapkeeper.db.base import new_id, utcnow
 from ldapkeeper.db.models import Environment, Folder, Project, Secret, SecretVersion
+from ldapkeeper.db.reads import PreparedSelect
+from ldapkeeper.db.session import Database
 from ldapkeeper.kms.keyring import KeyRing, Scope
 from ldapkeeper.projects.errors import EnvironmentNotFound, ProjectNotFound
 from ldapkeeper.projects.service import get_environment, get_project, get_project_by_slug
@@ -124,7 +127,9 @@ class SecretRecord:
     updated_at: datetime
 
 
-def read_secret_value(session: Session | Connection, keyring: KeyRing, secret: StoredSecret) -> str:
+def read_secret_value(
+    session: Session | Connection | Database, keyring: KeyRing, secret: StoredSecret
+) -> str:
     """The current plaintext value of ``secret``; DecryptionFailed if its ciphertext is not
     the one sealed for this row."""
     plain = keyring.open(
@@ -533,38 +538,39 @@ _READ_SECRET = (
     .outerjoin(Secret, and_(Secret.folder_id == Folder.id, Secret.key == bindparam("key")))
     .where(Environment.project_id == bindparam("project_id"), Environment.slug == bindparam("env"))
 )
+# The same statement for the API's hot path (see ``db.reads.PreparedSelect``).
+_READ_SECRET_PREPARED = PreparedSelect(_READ_SECRET)
 
 
 def _read_secret(
-    conn: Connection, *, project_id: str, environment: str, secret_path: str, key: str
+    fetch: Callable[[Mapping[str, str]], Sequence[Any] | None],
+    *,
+    project_id: str,
+    environment: str,
+    secret_path: str,
+    key: str,
 ) -> tuple[str, str, SecretRecord]:
-    """The environment's slug, the canonical path and the secret, for reading; raises
-    EnvironmentNotFound, InvalidSecretPath, SecretNotFound (in ``_locate_secret``'s order)."""
+    """The environment's slug, the canonical path and the secret, for reading, with
+    ``fetch`` running ``_READ_SECRET``; raises EnvironmentNotFound, InvalidSecretPath,
+    SecretNotFound (in ``_locate_secret``'s order)."""
     params = {"project_id": project_id, "env": environment, "key": key}
     try:
         path = params["path"] = canonical_path(secret_path)
     except InvalidSecretPath:
-        if conn.execute(_READ_SECRET, {**params, "path": "/"}).first() is None:
+        if fetch({**params, "path": "/"}) is None:
             raise EnvironmentNotFound(environment) from None
         raise
-    row = conn.execute(_READ_SECRET, params).first()
+    row = fetch(params)
     if row is None:
         raise EnvironmentNotFound(environment)
-    if row.id is None:
+    *columns, slug = row
+    if columns[0] is None:
         raise SecretNotFound(key)
-    secret = SecretRecord(
-        id=row.id,
-        project_id=row.project_id,
-        key=row.key,
-        value_sealed=row.value_sealed,
-        comment=row.comment,
-        version=row.version,
-        skip_multiline_encoding=row.skip_multiline_encoding,
-        managed_by_rotation_id=row.managed_by_rotation_id,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
-    return row.slug, path, secret
+    return slug, path, SecretRecord(*columns)
+
+
+def _fetch_in(conn: Connection, params: Mapping[str, str]) -> Sequence[Any] | None:
+    return conn.execute(_READ_SECRET, params).first()
 
 
 def _locate_secret(
@@ -590,7 +596,7 @@ def _locate_secret(
 
 
 def get_secret(
-    source: Session | Connection,
+    source: Session | Connection | Database,
     keyring: KeyRing,
     *,
     project_id: str,
@@ -603,23 +609,27 @@ def get_secret(
 ) -> SecretView:
     """One secret, or one of its versions (its key, value and comment of then).
 
-    ``source`` may be a bare connection (the API's hot path): the current value of a
-    secret takes one statement and no ORM session; a version or an expansion of references
-    opens a session on that connection.
+    ``source`` may be the Database (the API's hot path): the current value of a secret then
+    takes one prepared statement on a driver connection and no ORM session; a version or an
+    expansion of references opens a read session.
 
     Raises EnvironmentNotFound, SecretNotFound, SecretVersionNotFound, and (with
     ``expand``) the reference errors (400).
     """
-    conn = source.connection() if isinstance(source, Session) else source
+    fetch: Callable[[Mapping[str, str]], Sequence[Any] | None]
+    if isinstance(source, Database):
+        fetch = partial(_READ_SECRET_PREPARED.first, source)
+    else:
+        fetch = partial(_fetch_in, source.connection() if isinstance(source, Session) else source)
     slug, path, secret = _read_secret(
-        conn, project_id=project_id, environment=environment, secret_path=secret_path, key=key
+        fetch, project_id=project_id, environment=environment, secret_path=secret_path, key=key
     )
     if version is None:
-        value = read_secret_value(conn, keyring, secret) if reveal else None
+        value = read_secret_value(source, keyring, secret) if reveal else None
         managed = secret.managed_by_rotation_id is not None
         if value is None or not _expands(value, expand=expand, managed=managed):
             return _view(secret, environment=slug, path=path, value=value)
-    with nullcontext(source) if isinstance(source, Session) else Session(bind=conn) as session:
+    with _read_session(source) as session:
         return _secret_view(
             session,
             keyring,
@@ -630,6 +640,16 @@ def get_secret(
             reveal=reveal,
             expand=expand,
         )
+
+
+def _read_session(
+    source: Session | Connection | Database,
+) -> AbstractContextManager[Session]:
+    if isinstance(source, Session):
+        return nullcontext(source)
+    if isinstance(source, Database):
+        return source.read()
+    return Session(bind=source)
 
 
 def _secret_view(

@@ -23,7 +23,6 @@ from ldapkeeper.api.deps import (
 )
 from ldapkeeper.api.query import query_model, query_openapi
 from ldapkeeper.audit.service import record
-from ldapkeeper.db.reads import read_connection
 from ldapkeeper.identity.access_cache import access_cache
 from ldapkeeper.identity.permissions import Subject, is_allowed
 from ldapkeeper.identity.principal import Principal
@@ -155,19 +154,18 @@ def get_secret(
     _shared_only(query.type)
     runtime, principal = caller.runtime, caller.principal
     project_id, may_read = _authorize(runtime, principal, query, "describe")
-    # A bare connection: a Session costs more than the one statement of this read.
-    with read_connection(runtime.db) as conn:
-        view = service.get_secret(
-            conn,
-            runtime.keyring,
-            project_id=project_id,
-            environment=query.environment,
-            secret_path=query.secret_path,
-            key=secret_name,
-            version=query.version,
-            reveal=may_read and query.view_secret_value,
-            expand=query.expand_secret_references,
-        )
+    # The database itself: the current value is one prepared statement, no Session.
+    view = service.get_secret(
+        runtime.db,
+        runtime.keyring,
+        project_id=project_id,
+        environment=query.environment,
+        secret_path=query.secret_path,
+        key=secret_name,
+        version=query.version,
+        reveal=may_read and query.view_secret_value,
+        expand=query.expand_secret_references,
+    )
     caller.audit.add(
         event_type="get-secret",
         actor=principal,
