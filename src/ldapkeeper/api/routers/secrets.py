@@ -15,12 +15,14 @@ from pydantic import BaseModel, Field, TypeAdapter
 from sqlalchemy.orm import Session
 
 from ldapkeeper.api.deps import (
+    Caller,
     CallerDep,
     ContextDep,
     PrincipalDep,
     RuntimeDep,
     require_project_action,
 )
+from ldapkeeper.api.offload import run_read
 from ldapkeeper.api.query import query_model, query_openapi
 from ldapkeeper.audit.service import record
 from ldapkeeper.identity.access_cache import access_cache
@@ -142,7 +144,7 @@ def list_secrets(
 @router.get(
     "/raw/{secret_name}", response_model=SecretOne, openapi_extra=query_openapi(SecretGetQuery)
 )
-def get_secret(
+async def get_secret(
     secret_name: SecretNameParam,
     caller: CallerDep,
     query: Annotated[
@@ -152,6 +154,10 @@ def get_secret(
 ) -> Response:
     """One secret (or, with ``version``, one of its versions)."""
     _shared_only(query.type)
+    return await run_read(caller.runtime.db, _read_one, caller, secret_name, query)
+
+
+def _read_one(caller: Caller, secret_name: str, query: SecretGetQuery) -> Response:
     runtime, principal = caller.runtime, caller.principal
     project_id, may_read = _authorize(runtime, principal, query, "describe")
     # The database itself: the current value is one prepared statement, no Session.
