@@ -4,6 +4,7 @@ endpoint, and referral chasing against real slapd."""
 from __future__ import annotations
 
 import os
+import select
 import socket
 import threading
 import time
@@ -183,6 +184,75 @@ def test_ldaps_to_an_endpoint_no_longer_speaking_tls_is_a_tls_error_with_its_rea
     assert remembered.value.code == fresh.value.code == "tls_error"
     assert remembered.value.message == fresh.value.message
     assert "TLS handshake failed" in remembered.value.message
+
+
+class PausableRelay(SwitchableRelay):
+    """A relay that can stop accepting. While it does not, with its accept queue full
+    (backlog 0 and one connection waiting) the kernel drops new SYNs: a client's TCP
+    connect completes only with its SYN retransmission, about a second later, as a connect
+    to a distant server completes only after a round trip."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.accepting = threading.Event()
+        self.accepting.set()
+        self.paused = threading.Event()
+        super().__init__(target)
+        self._server.listen(0)
+
+    def pause(self) -> None:
+        """Stop accepting (returns once no accept() is in progress)."""
+        self.accepting.clear()
+        assert self.paused.wait(5)
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            if not self.accepting.is_set():
+                self.paused.set()
+                self.accepting.wait(0.05)
+                continue
+            self.paused.clear()
+            try:
+                conn, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self._held.append(conn)
+            threading.Thread(target=self._handle_quietly, args=(conn,), daemon=True).start()
+
+
+def _connects_within(port: int, seconds: float) -> bool:
+    with socket.socket() as sock:
+        sock.setblocking(False)
+        sock.connect_ex(("127.0.0.1", port))
+        return bool(select.select([], [sock], [], seconds)[1])
+
+
+def test_ldaps_without_a_probe_waits_for_a_tcp_connect_that_is_not_immediate(
+    slapd: SlapdServer, tmp_path: Path
+) -> None:
+    # libldap connects asynchronously (OPT_CONNECT_ASYNC): a connect still in progress
+    # when its first request is sent must be waited for, not reported as a failure.
+    relay = PausableRelay((slapd.host, slapd.ldaps_port))
+    filler: socket.socket | None = None
+    try:
+        directory = make_directory(tmp_path)
+        creds = relay_creds(slapd, relay)
+        directory.check(creds=creds)  # probed: the next connection is libldap's alone
+        relay.pause()
+        filler = socket.create_connection(("127.0.0.1", relay.port))  # fills the queue
+        assert not _connects_within(relay.port, 0.2)  # a SYN is dropped now
+        before = relay.accepted
+        threading.Timer(0.3, relay.accepting.set).start()
+        assert directory.check(creds=creds) > 0
+        # The filler and libldap's one connection: no failed attempt probed again.
+        assert relay.accepted - before == 2
+    finally:
+        relay.accepting.set()
+        if filler is not None:
+            filler.close()
+        relay.close()
 
 
 # -- referrals ----------------------------------------------------------------------------
