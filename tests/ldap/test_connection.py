@@ -211,15 +211,8 @@ class PausableRelay(SwitchableRelay):
                 self.accepting.wait(0.05)
                 continue
             self.paused.clear()
-            try:
-                conn, _ = self._server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
+            if not self._accept_one():
                 return
-            with self._lock:
-                self._held.append(conn)
-            threading.Thread(target=self._handle_quietly, args=(conn,), daemon=True).start()
 
 
 def _connects_within(port: int, seconds: float) -> bool:

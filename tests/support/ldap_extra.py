@@ -49,16 +49,21 @@ class _Listener:
         raise NotImplementedError
 
     def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with self._lock:
-                self._held.append(conn)
-            threading.Thread(target=self._handle_quietly, args=(conn,), daemon=True).start()
+        while not self._stop.is_set() and self._accept_one():
+            pass
+
+    def _accept_one(self) -> bool:
+        """Accept (or wait a moment for) one connection; False once the listener is closed."""
+        try:
+            conn, _ = self._server.accept()
+        except TimeoutError:
+            return True
+        except OSError:
+            return False
+        with self._lock:
+            self._held.append(conn)
+        threading.Thread(target=self._handle_quietly, args=(conn,), daemon=True).start()
+        return True
 
     def _handle_quietly(self, conn: socket.socket) -> None:
         with contextlib.suppress(OSError):
