@@ -9,7 +9,10 @@ with 8 clients, against 0.66 ms with the read run on the event loop).
 
 * SQLite: on the event loop, inline. The database is a local file and a read is one or two
   indexed statements on a pooled connection (tens of microseconds; WAL readers never wait
-  for the writer), less than a hand-off to a thread would cost.
+  for the writer), less than a hand-off to a thread would cost. A miss of the access
+  cache or of a data key reads a little more, on the loop as well; a read whose audit
+  event cannot be queued (``audit.queue`` past its bound) writes it there, waiting for the
+  process's own SQLite writer.
 * PostgreSQL: a statement is a network round trip, which must not stall the loop; reads run
   on a small executor of their own (``READ_THREADS`` threads), so that a few round trips
   overlap without a crowd of threads contending for the interpreter lock.
