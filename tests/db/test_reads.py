@@ -23,10 +23,8 @@ def test_a_read_connection_sees_what_is_committed(runtime_any_db: Runtime) -> No
     assert names == [runtime_any_db.org_id]
 
 
-def test_a_read_connection_holds_no_transaction_on_postgresql(runtime_any_db: Runtime) -> None:
-    if runtime_any_db.db.is_sqlite:
-        pytest.skip("SQLite reads begin a deferred transaction, as every connection there")
-    with read_connection(runtime_any_db.db) as conn:
+def test_a_read_connection_holds_no_transaction_on_postgresql(runtime_postgres: Runtime) -> None:
+    with read_connection(runtime_postgres.db) as conn:
         conn.execute(select(Organization.id)).all()
         assert conn.connection.dbapi_connection is not None
         status = conn.connection.dbapi_connection.info.transaction_status
@@ -70,12 +68,10 @@ def test_a_prepared_select_answers_none_without_a_row(runtime_any_db: Runtime) -
 
 
 def test_a_prepared_select_leaves_no_transaction_open_on_postgresql(
-    runtime_any_db: Runtime,
+    runtime_postgres: Runtime,
 ) -> None:
-    db = runtime_any_db.db
-    if db.is_sqlite:
-        pytest.skip("SQLite: the driver's transaction control is off on every connection")
-    _ORG.first(db, {"org_id": runtime_any_db.org_id})
+    db = runtime_postgres.db
+    _ORG.first(db, {"org_id": runtime_postgres.org_id})
     raw = db.engine.raw_connection()
     try:
         driver = raw.driver_connection

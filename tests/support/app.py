@@ -119,6 +119,14 @@ def runtime_any_db(tmp_path: Path, database_url: str) -> Iterator[Runtime]:
 
 
 @pytest.fixture
+def runtime_postgres(tmp_path: Path, postgres_url: str) -> Iterator[Runtime]:
+    """A bootstrapped runtime (no HTTP) on PostgreSQL, for what only PostgreSQL does."""
+    built = build_runtime(make_settings(tmp_path / "data", postgres_url))
+    yield built
+    built.db.dispose()
+
+
+@pytest.fixture
 def api(tmp_path: Path, sqlite_url: str) -> Iterator[Api]:
     """The app on a fresh SQLite database."""
     harness = build_api(tmp_path / "data", sqlite_url)

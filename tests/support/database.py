@@ -92,6 +92,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     drop_postgres(name)
 
 
+@pytest.fixture
+def postgres_url(postgres_template: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database, for what only PostgreSQL does."""
+    name, url = fresh_postgres_url(postgres_template)
+    yield url
+    drop_postgres(name)
+
+
 def sqlite_file_bytes(url: str) -> bytes:
     """Everything SQLite keeps on disk for ``url``: the database file, its WAL and SHM."""
     path = Path(url.removeprefix("sqlite:///"))
