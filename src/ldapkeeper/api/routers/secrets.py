@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import Field, TypeAdapter
 from sqlalchemy.orm import Session
 
 from ldapkeeper.api.deps import (
@@ -24,6 +24,7 @@ from ldapkeeper.api.deps import (
 )
 from ldapkeeper.api.offload import run_read
 from ldapkeeper.api.query import query_model, query_openapi
+from ldapkeeper.api.responses import model_response
 from ldapkeeper.audit.service import record
 from ldapkeeper.identity.access_cache import access_cache
 from ldapkeeper.identity.permissions import Subject, is_allowed
@@ -76,13 +77,6 @@ def _authorize(
     )
     role = require_project_action(runtime, principal, project_id, Subject.SECRETS, action)
     return project_id, is_allowed(role, Subject.SECRETS, "read-value")
-
-
-def _json(model: BaseModel) -> Response:
-    """``model`` as FastAPI would send it for the route's ``response_model``, serialized here
-    in the handler's thread (returning a model makes FastAPI validate it again in another
-    threadpool hand-off)."""
-    return Response(model.model_dump_json(by_alias=True), media_type="application/json")
 
 
 def _shared_only(secret_type: SecretType) -> None:
@@ -138,7 +132,9 @@ def list_secrets(
         },
         context=caller.context,
     )
-    return _json(SecretList(secrets=[SecretPublic.from_view(view) for view in views], imports=[]))
+    return model_response(
+        SecretList(secrets=[SecretPublic.from_view(view) for view in views], imports=[])
+    )
 
 
 @router.get(
@@ -179,7 +175,7 @@ def _read_one(caller: Caller, secret_name: str, query: SecretGetQuery) -> Respon
         metadata=_event(view),
         context=caller.context,
     )
-    return _json(SecretOne(secret=SecretPublic.from_view(view)))
+    return model_response(SecretOne(secret=SecretPublic.from_view(view)))
 
 
 @router.post("/raw/{secret_name}", response_model=SecretOne)
