@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from tests.support.database import _admin_conninfo, drop_postgres, fresh_postgres_url
+from tests.support.database import _admin_conninfo
 
 from ldapkeeper.db.migrate import upgrade
 from ldapkeeper.db.models import LoginThrottle
@@ -154,13 +154,6 @@ def test_sqlite_database_directory_is_created(tmp_path: Path) -> None:
     finally:
         database.dispose()
     assert (tmp_path / "nested" / "dir" / "ldapkeeper.db").exists()
-
-
-@pytest.fixture
-def postgres_url(postgres_template: str) -> Iterator[str]:
-    name, url = fresh_postgres_url(postgres_template)
-    yield url
-    drop_postgres(name)
 
 
 def _backend_pid(database: Database) -> int:
