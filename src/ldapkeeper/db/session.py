@@ -126,7 +126,7 @@ class _SqliteWriter:
         group: _Group | None = getattr(self._local, "group", None)
         if group is not None:
             # A write block inside another one (same thread): a savepoint of the same group.
-            with self._savepoint(sessions, group) as session:
+            with self._member(sessions, group, savepoint=True) as session:
                 yield session
             return
         with self._queue_lock:
@@ -144,8 +144,7 @@ class _SqliteWriter:
             try:
                 # The group's first block needs no savepoint of its own: nothing else is in
                 # the transaction yet, so when it fails the whole transaction goes.
-                scope = self._joined if first else self._savepoint
-                with scope(sessions, group) as session:
+                with self._member(sessions, group, savepoint=not first) as session:
                     yield session
             except BaseException:
                 failed = True
@@ -212,20 +211,12 @@ class _SqliteWriter:
 
     @staticmethod
     @contextmanager
-    def _joined(sessions: sessionmaker[Session], group: _Group) -> Iterator[Session]:
-        with (
-            sessions(bind=group.conn, join_transaction_mode="rollback_only") as session,
-            session.begin(),
-        ):
-            yield session
-
-    @staticmethod
-    @contextmanager
-    def _savepoint(sessions: sessionmaker[Session], group: _Group) -> Iterator[Session]:
-        with (
-            sessions(bind=group.conn, join_transaction_mode="create_savepoint") as session,
-            session.begin(),
-        ):
+    def _member(
+        sessions: sessionmaker[Session], group: _Group, *, savepoint: bool
+    ) -> Iterator[Session]:
+        """A session in the group's transaction (in a savepoint of its own when asked)."""
+        mode = "create_savepoint" if savepoint else "rollback_only"
+        with sessions(bind=group.conn, join_transaction_mode=mode) as session, session.begin():
             yield session
 
 
