@@ -1,9 +1,17 @@
+import os
 import string
+from collections import Counter
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ldapkeeper.rotations.passwords import FORBIDDEN_SYMBOLS, PasswordRules, generate_password
+from ldapkeeper.rotations.passwords import (
+    FORBIDDEN_SYMBOLS,
+    PasswordRules,
+    RandomDraw,
+    generate_password,
+)
 
 
 def test_default_rules_give_48_characters() -> None:
@@ -48,3 +56,43 @@ def test_generated_passwords_meet_their_requirements(r: PasswordRules) -> None:
     assert sum(c in r.allowed_symbols for c in password) >= r.symbols
     allowed = set(string.ascii_letters + string.digits + r.allowed_symbols)
     assert set(password) <= allowed
+
+
+def test_a_default_password_reads_the_os_random_source_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reads: list[int] = []
+    read = os.urandom
+
+    def urandom(size: int) -> bytes:
+        reads.append(size)
+        return read(size)
+
+    monkeypatch.setattr(os, "urandom", urandom)
+    generate_password(PasswordRules())
+    assert len(reads) == 1
+
+
+def test_draws_below_n_are_uniform() -> None:
+    draw = RandomDraw()
+    counts = Counter(draw.below(6) for _ in range(60_000))
+    assert set(counts) == set(range(6))
+    # Expected 10,000 each, standard deviation about 91: 600 is over six deviations.
+    assert all(abs(count - 10_000) < 600 for count in counts.values())
+
+
+def test_draws_below_a_bound_wider_than_a_byte_stay_in_range() -> None:
+    draw = RandomDraw(16)
+    values = {draw.below(300) for _ in range(20_000)}
+    assert min(values) >= 0
+    assert max(values) == 299
+    assert len(values) == 300
+
+
+def test_a_draw_below_one_is_zero() -> None:
+    assert RandomDraw().below(1) == 0
+
+
+def test_a_draw_below_zero_is_refused() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        RandomDraw().below(0)
