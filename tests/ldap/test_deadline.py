@@ -41,3 +41,18 @@ def test_earlier_deadline_fires_first() -> None:
             assert b.recv(1) == b""
             assert early.fired
             assert not late.fired
+
+
+def test_later_deadline_armed_while_the_watchdog_sleeps_still_fires() -> None:
+    a, a_peer = socket.socketpair()
+    b, b_peer = socket.socketpair()
+    with a, a_peer, b, b_peer:
+        watchdog = Watchdog()
+        with watchdog.deadline(a, 0.2) as first:
+            pass  # cancelled: the watchdog still sleeps until its deadline
+        started = time.monotonic()
+        with watchdog.deadline(b, 0.4) as second:
+            assert b.recv(1) == b""
+        assert second.fired
+        assert not first.fired
+        assert 0.3 < time.monotonic() - started < 2

@@ -50,7 +50,11 @@ class Watchdog:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="ldap-watchdog", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if self._heap[0][2] is alarm:
+                # The thread sleeps until the earliest deadline (or for ever on an empty
+                # heap); it needs waking only when this one is now the earliest. Deadlines
+                # of the same length arrive in order, so most calls wake nobody.
+                self._cond.notify()
         try:
             yield alarm
         finally:
