@@ -1,6 +1,8 @@
 from datetime import UTC, datetime, timedelta
 
-from ldapkeeper.audit.service import RequestContext, query, record, scrub
+from sqlalchemy import select
+
+from ldapkeeper.audit.service import RequestContext, insert_event, query, record, scrub
 from ldapkeeper.db.models import AuditEvent
 from ldapkeeper.identity.permissions import OrgRole
 from ldapkeeper.identity.principal import Principal
@@ -61,6 +63,31 @@ def test_recorded_event_metadata_is_scrubbed(runtime: Runtime) -> None:
             "alice@example.test",
         )
         assert (stored.ip, stored.user_agent) == ("127.0.0.1", "curl/8")
+
+
+def test_inserted_event_is_stored_like_a_recorded_one(runtime_any_db: Runtime) -> None:
+    with runtime_any_db.db.write() as session:
+        insert_event(
+            session.connection(),
+            event_type="create-app-connection",
+            actor=ACTOR,
+            project_id=None,
+            metadata={"name": "corp-ad", "credentials": {"password": "hunter2"}},
+            context=RequestContext(ip="127.0.0.1", user_agent="curl/8"),
+        )
+    with runtime_any_db.db.read() as session:
+        stored = session.scalars(
+            select(AuditEvent).where(AuditEvent.type == "create-app-connection")
+        ).one()
+        assert stored.event_metadata == {"name": "corp-ad"}
+        assert (stored.actor_type, stored.actor_id, stored.actor_name) == (
+            "user",
+            "user-1",
+            "alice@example.test",
+        )
+        assert (stored.ip, stored.user_agent) == ("127.0.0.1", "curl/8")
+        assert stored.id
+        assert stored.created_at is not None
 
 
 def test_event_without_actor_is_recorded_as_the_platform(runtime: Runtime) -> None:

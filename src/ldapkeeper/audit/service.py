@@ -6,9 +6,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ldapkeeper.db.models import AuditEvent
@@ -79,6 +80,31 @@ def record(
     )
     session.add(event)
     return event
+
+
+_INSERT_EVENT = insert(cast(Table, AuditEvent.__table__))
+
+
+def insert_event(
+    conn: Connection,
+    *,
+    event_type: str,
+    actor: Principal | None,
+    project_id: str | None,
+    metadata: Mapping[str, Any],
+    context: RequestContext | None = None,
+) -> None:
+    """``record`` as one Core INSERT on the transaction's connection, for hot write paths
+    that have no ORM object to flush: it commits or rolls back with the change."""
+    row = event_columns(
+        event_type=event_type,
+        actor=actor,
+        project_id=project_id,
+        metadata=metadata,
+        context=context,
+    )
+    row["metadata"] = row.pop("event_metadata")  # the column's name
+    conn.execute(_INSERT_EVENT, row)
 
 
 def event_columns(

@@ -17,15 +17,15 @@ import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pydantic import SecretStr
-from sqlalchemy import Select, bindparam, exists, select
+from sqlalchemy import Select, Table, bindparam, exists, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from ldapkeeper.audit.service import RequestContext, record
+from ldapkeeper.audit.service import RequestContext, insert_event, record
 from ldapkeeper.connections.errors import (
     ConnectionChanged,
     ConnectionNotFound,
@@ -486,6 +486,8 @@ def get_connection_by_name(
 
 
 #: Whether a connection name is taken in a scope (bound: org_id, scope, name).
+_CONNECTIONS = cast(Table, AppConnection.__table__)
+_INSERT_CONNECTION = insert(_CONNECTIONS)
 _NAME_TAKEN = exists().where(
     AppConnection.org_id == bindparam("org_id"),
     AppConnection.scope == bindparam("scope"),
@@ -590,10 +592,15 @@ def create_connection(
                 updated_at=now,
             )
             _apply_credentials(session, services.keyring, connection, creds)
-            session.add(connection)
-            session.flush()
-            _audit(
-                session,
+            # Two Core INSERTs, not an ORM flush: the row is complete here (no defaults or
+            # relationships to resolve), and this write is on every create's latency.
+            conn = session.connection()
+            conn.execute(
+                _INSERT_CONNECTION,
+                {column.name: getattr(connection, column.key) for column in _CONNECTIONS.c},
+            )
+            insert_event(
+                conn,
                 event_type="create-app-connection",
                 actor=principal,
                 context=context,

@@ -38,11 +38,11 @@ from pydantic import SecretStr
 from sqlalchemy import Table, and_, bindparam, exists, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from ldapkeeper.audit.service import record, scrub
+from ldapkeeper.audit.service import insert_event, record
 from ldapkeeper.clock import Clock
 from ldapkeeper.connections.service import load_credentials, store_new_password
 from ldapkeeper.db.base import new_id
-from ldapkeeper.db.models import AppConnection, AuditEvent, RotationAttempt, SecretRotation
+from ldapkeeper.db.models import AppConnection, RotationAttempt, SecretRotation
 from ldapkeeper.db.session import Database
 from ldapkeeper.directory import BindCredentials, DirectoryClient, DirectoryError
 from ldapkeeper.kms.keyring import KeyRing
@@ -177,7 +177,6 @@ def _table(model: type[Any]) -> Table:
 _ROTATIONS = _table(SecretRotation)
 _ATTEMPTS = _table(RotationAttempt)
 _CONNECTIONS = _table(AppConnection)
-_AUDIT = _table(AuditEvent)
 
 # The engine's hot path runs these Core statements (compiled once, cached by SQLAlchemy)
 # instead of loading and flushing ORM objects.
@@ -294,7 +293,6 @@ _COMMIT_ROTATION = (
         lease_until=None,
     )
 )
-_INSERT_AUDIT = insert(_AUDIT)
 
 
 class ConnectionLocks:
@@ -859,20 +857,16 @@ class RotationEngine:
                 connection = session.get(AppConnection, rotation.connection_id)
                 assert connection is not None
                 store_new_password(session, self.keyring, connection, pending)
-            conn.execute(
-                _INSERT_AUDIT,
-                {
-                    "type": "secret-rotation-rotate-secrets",
-                    "actor_type": "platform",
-                    "project_id": project_id,
-                    "metadata": scrub(
-                        {
-                            "rotationId": rotation_id,
-                            "attemptId": attempt_id,
-                            "manual": plan.manual,
-                            "status": "success",
-                        }
-                    ),
+            insert_event(
+                conn,
+                event_type="secret-rotation-rotate-secrets",
+                actor=None,
+                project_id=project_id,
+                metadata={
+                    "rotationId": rotation_id,
+                    "attemptId": attempt_id,
+                    "manual": plan.manual,
+                    "status": "success",
                 },
             )
         with self._ended_lock:
