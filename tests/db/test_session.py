@@ -1,5 +1,6 @@
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from tests.support.database import _admin_conninfo
 
 from ldapkeeper.db.migrate import upgrade
 from ldapkeeper.db.models import LoginThrottle
-from ldapkeeper.db.session import Database
+from ldapkeeper.db.session import POOL_SIZE, Database
 
 THREADS = 8
 WRITES_PER_THREAD = 15
@@ -145,6 +146,16 @@ def test_read_session_does_not_commit(any_db: Database) -> None:
         session.flush()
     with any_db.read() as session:
         assert session.get(LoginThrottle, "read-only") is None
+
+
+def test_pool_keeps_connections_open_for_as_many_readers_as_it_has_room_for(
+    any_db: Database,
+) -> None:
+    with ExitStack() as stack:
+        for _ in range(POOL_SIZE):
+            stack.enter_context(any_db.engine.connect())
+    # All given back and kept (none closed as overflow): the next reads open nothing new.
+    assert any_db.engine.pool.checkedin() == POOL_SIZE  # type: ignore[attr-defined]
 
 
 def test_sqlite_database_directory_is_created(tmp_path: Path) -> None:

@@ -23,6 +23,10 @@ from sqlalchemy.orm import Session, sessionmaker
 _BEGIN_OPTION = "ldapkeeper_sqlite_begin"
 # PostgreSQL advisory lock id that serializes migration and bootstrap across processes.
 INSTALL_LOCK_ID = 0x6C646B70
+#: Connections a pool keeps open. Beyond it, a connection is opened for one use and then
+#: closed: under steady load that is a new connection per transaction (on PostgreSQL a new
+#: server process each time).
+POOL_SIZE = 20
 #: At most this many write blocks share one SQLite commit (bounds a member's wait).
 MAX_GROUP = 64
 #: A pooled PostgreSQL connection that sat idle this long is pinged before it is handed
@@ -38,7 +42,15 @@ def _sqlite_engine(url: str) -> Engine:
     path = url.removeprefix("sqlite:///")
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    # Connections kept open: enough for every thread that reads at once (requests, the
+    # worker's rotations), so the pool does not open and close overflow connections under
+    # load (a new SQLite connection starts with an empty page cache and its PRAGMAs).
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_SIZE,
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -237,7 +249,7 @@ class Database:
             self._sqlite_writer: _SqliteWriter | None = _SqliteWriter(write_engine)
         else:
             self.engine = _postgres_engine(
-                url, ping_after_idle=ping_after_idle, pool_size=10, max_overflow=20
+                url, ping_after_idle=ping_after_idle, pool_size=POOL_SIZE, max_overflow=10
             )
             write_engine = self.engine
             self._sqlite_writer = None
@@ -251,8 +263,8 @@ class Database:
             else _postgres_engine(
                 url,
                 ping_after_idle=ping_after_idle,
-                pool_size=8,
-                max_overflow=40,
+                pool_size=16,
+                max_overflow=32,
                 isolation_level="AUTOCOMMIT",
             )
         )
