@@ -2,7 +2,7 @@ import pytest
 from sqlalchemy import bindparam, select
 
 from ldapkeeper.db.models import Organization
-from ldapkeeper.db.reads import PreparedSelect, read_connection
+from ldapkeeper.db.reads import PreparedSelect, read_connection, read_session
 from ldapkeeper.runtime import Runtime
 
 
@@ -40,6 +40,30 @@ def test_writes_after_a_read_connection_still_roll_back(runtime_any_db: Runtime)
         _failing_write(runtime_any_db)
     with db.read() as session:
         assert session.scalar(select(Organization.id).where(Organization.name == "never")) is None
+
+
+def test_a_read_session_reads_through_the_orm(runtime_any_db: Runtime) -> None:
+    with read_session(runtime_any_db.db) as session:
+        org = session.get(Organization, runtime_any_db.org_id)
+        assert org is not None
+
+
+def test_a_read_session_refuses_to_write(runtime_any_db: Runtime) -> None:
+    db = runtime_any_db.db
+    with read_session(db) as session:
+        session.add(Organization(name="never"))
+        with pytest.raises(RuntimeError, match="does not write"):
+            session.flush()
+    with db.read() as session:
+        assert session.scalar(select(Organization.id).where(Organization.name == "never")) is None
+
+
+def test_a_read_session_holds_no_transaction_on_postgresql(runtime_postgres: Runtime) -> None:
+    with read_session(runtime_postgres.db) as session:
+        session.get(Organization, runtime_postgres.org_id)
+        raw = session.connection().connection.dbapi_connection
+        assert raw is not None
+        assert raw.info.transaction_status.name == "IDLE"
 
 
 _ORG = PreparedSelect(

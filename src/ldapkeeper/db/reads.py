@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Select
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.orm import Session
 
 from ldapkeeper.db.session import Database
 
@@ -27,6 +28,25 @@ def read_connection(db: Database) -> Iterator[Connection]:
         if not db.is_sqlite:
             conn.execution_options(isolation_level="AUTOCOMMIT")
         yield conn
+
+
+class ReadOnlySession(Session):
+    """A Session that refuses to flush a change (see ``read_session``)."""
+
+    def flush(self, objects: Sequence[Any] | None = None) -> None:
+        if self.new or self.dirty or self.deleted:
+            raise RuntimeError("a read session does not write")
+        super().flush(objects)
+
+
+@contextmanager
+def read_session(db: Database) -> Iterator[Session]:
+    """A Session on ``read_connection``, for a hot path that reads through code taking a
+    Session: on PostgreSQL it saves the BEGIN and ROLLBACK round trips of ``Database.read``.
+    Reads only: there each statement commits on its own, so a flush of a change is refused.
+    """
+    with read_connection(db) as conn, ReadOnlySession(bind=conn) as session:
+        yield session
 
 
 class PreparedSelect:

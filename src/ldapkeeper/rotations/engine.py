@@ -43,6 +43,7 @@ from ldapkeeper.clock import Clock
 from ldapkeeper.connections.service import load_credentials, store_new_password
 from ldapkeeper.db.base import new_id
 from ldapkeeper.db.models import AppConnection, RotationAttempt, SecretRotation
+from ldapkeeper.db.reads import read_session
 from ldapkeeper.db.session import Database
 from ldapkeeper.directory import BindCredentials, DirectoryClient, DirectoryError
 from ldapkeeper.kms.keyring import KeyRing
@@ -429,7 +430,7 @@ class RotationEngine:
         was taken over, and ConnectionBusy when the connection's bind account is in the
         middle of changing its own password in another attempt (nothing was started).
         """
-        with self.db.read() as session:
+        with read_session(self.db) as session:
             loaded = self._load(session, rotation_id)
         if loaded is None or loaded.lease_owner != token:
             raise LeaseLost(rotation_id)
