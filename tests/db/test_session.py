@@ -6,7 +6,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from tests.support.database import _admin_conninfo
@@ -156,6 +156,22 @@ def test_pool_keeps_connections_open_for_as_many_readers_as_it_has_room_for(
             stack.enter_context(any_db.engine.connect())
     # All given back and kept (none closed as overflow): the next reads open nothing new.
     assert any_db.engine.pool.checkedin() == POOL_SIZE  # type: ignore[attr-defined]
+
+
+def test_a_lease_update_commits_and_counts_the_rows_it_matched(any_db: Database) -> None:
+    with any_db.write() as session:
+        session.add(LoginThrottle(key="leased", failures=1))
+    statement = (
+        update(LoginThrottle)
+        .where(LoginThrottle.key == bindparam("which"))
+        .values(failures=bindparam("count"))
+    )
+    assert any_db.execute_lease(statement, {"which": "leased", "count": 7}) == 1
+    assert any_db.execute_lease(statement, {"which": "absent", "count": 7}) == 0
+    with any_db.read() as session:
+        row = session.get(LoginThrottle, "leased")
+        assert row is not None
+        assert row.failures == 7
 
 
 def test_sqlite_database_directory_is_created(tmp_path: Path) -> None:

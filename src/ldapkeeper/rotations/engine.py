@@ -408,8 +408,7 @@ class RotationEngine:
         }
         # Leases need no fsync: a lost one is only a claim that may be taken again, and
         # every step's commit is fenced by the token.
-        with self.db.write(durable=False) as session:
-            return session.connection().execute(_CLAIM, params).rowcount == 1
+        return self.db.execute_lease(_CLAIM, params) == 1
 
     def release(self, rotation_id: str, token: str) -> None:
         """Give the lease up (a no-op once the attempt's commit has ended it)."""
@@ -417,8 +416,7 @@ class RotationEngine:
             if token in self._ended:
                 self._ended.discard(token)
                 return
-        with self.db.write(durable=False) as session:
-            session.connection().execute(_RELEASE, {"rotation_id": rotation_id, "token": token})
+        self.db.execute_lease(_RELEASE, {"rotation_id": rotation_id, "token": token})
 
     # ------------------------------------------------------------------- run
 
