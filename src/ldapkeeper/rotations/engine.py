@@ -35,7 +35,7 @@ from datetime import timedelta
 from typing import Any, Literal, cast
 
 from pydantic import SecretStr
-from sqlalchemy import Table, and_, bindparam, exists, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, exists, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from ldapkeeper.audit.service import insert_event, record
@@ -64,6 +64,9 @@ log = logging.getLogger("ldapkeeper.rotations")
 
 Method = Literal["reset", "self", "target"]
 UNFINISHED = ("pending", "changed", "verified")
+# The same as fixed bound parameters: ``in_`` of a plain tuple is an expanding parameter,
+# re-rendered on every execution of the hot path's statements.
+_UNFINISHED_PARAMS = [literal(state) for state in UNFINISHED]
 # Directory answers after which the password certainly did not change.
 _DEFINITE = frozenset(
     {
@@ -202,7 +205,7 @@ _LOAD = (
             _ATTEMPTS,
             and_(
                 _ATTEMPTS.c.rotation_id == _ROTATIONS.c.id,
-                _ATTEMPTS.c.state.in_(UNFINISHED),
+                _ATTEMPTS.c.state.in_(_UNFINISHED_PARAMS),
             ),
         )
     )
@@ -270,7 +273,7 @@ _COMMIT_ATTEMPT = (
     .where(
         _ATTEMPTS.c.id == bindparam("attempt_id"),
         _ATTEMPTS.c.lease_owner == bindparam("token"),
-        _ATTEMPTS.c.state.in_(UNFINISHED),
+        _ATTEMPTS.c.state.in_(_UNFINISHED_PARAMS),
     )
     .values(state="committed", finished_at=bindparam("now"), error_code=None, message=None)
 )

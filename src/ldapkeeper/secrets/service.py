@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
+from functools import cache, partial
 from typing import Any, Protocol
 
-from sqlalchemy import and_, bindparam, delete, exists, insert, select, update
+from sqlalchemy import Select, and_, bindparam, delete, exists, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -246,15 +246,21 @@ def _bump(session: Session, keyring: KeyRing, secret: Secret, value: str) -> Non
 # --- the rotation engine's functions --------------------------------------------------------
 
 
-_MANAGED_FIND = (
-    select(Secret.id, Secret.key, Secret.version, Secret.comment, Secret.managed_by_rotation_id)
-    .where(
-        Secret.folder_id == bindparam("folder_id"),
-        Secret.key.in_(bindparam("keys", expanding=True)),
+@cache
+def _managed_find(count: int) -> Select[str, str, int, str, str | None]:
+    """The managed secrets of a folder among ``count`` keys (``key_0``...): one statement
+    per count, compiled once (an expanding IN would be re-rendered on every execution)."""
+    return (
+        select(Secret.id, Secret.key, Secret.version, Secret.comment, Secret.managed_by_rotation_id)
+        .where(
+            Secret.folder_id == bindparam("folder_id"),
+            Secret.key.in_([bindparam(f"key_{index}") for index in range(count)]),
+        )
+        # Serializes concurrent writers of one secret on PostgreSQL (version numbers).
+        .with_for_update()
     )
-    # Serializes concurrent writers of one secret on PostgreSQL (version numbers).
-    .with_for_update()
-)
+
+
 _MANAGED_BUMP = (
     update(Secret)
     .where(Secret.id == bindparam("b_id"))
@@ -291,7 +297,10 @@ def write_managed_secrets(
     conn = session.connection()
     found = {
         row.key: row
-        for row in conn.execute(_MANAGED_FIND, {"folder_id": folder_id, "keys": list(values)})
+        for row in conn.execute(
+            _managed_find(len(values)),
+            {"folder_id": folder_id, **{f"key_{i}": key for i, key in enumerate(values)}},
+        )
     }
     for key, row in found.items():
         if row.managed_by_rotation_id not in (None, rotation_id):
