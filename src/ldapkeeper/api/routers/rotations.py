@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from ldapkeeper.api.deps import ContextDep, PrincipalDep, RuntimeDep
+from ldapkeeper.api.deps import CallerDep, ContextDep, PrincipalDep, RuntimeDep
 from ldapkeeper.api.responses import model_response
 from ldapkeeper.rotations import service
 from ldapkeeper.rotations.schemas import (
@@ -162,14 +162,12 @@ def generated_credentials(
 
 
 @router.post("/ldap-password/{rotation_id}/rotate-secrets", response_model=RotationOne)
-def rotate_secrets(
-    rotation_id: str, runtime: RuntimeDep, principal: PrincipalDep, context: ContextDep
-) -> Response:
+def rotate_secrets(rotation_id: str, caller: CallerDep) -> Response:
     """Rotate now."""
     return model_response(
         RotationOne(
-            secret_rotation=runtime.rotations.rotate_now(
-                principal=principal, rotation_id=rotation_id, context=context
+            secret_rotation=caller.runtime.rotations.rotate_now(
+                principal=caller.principal, rotation_id=rotation_id, context=caller.context
             )
         )
     )
