@@ -136,6 +136,15 @@ def api(tmp_path: Path, sqlite_url: str) -> Iterator[Api]:
 
 
 @pytest.fixture
+def api_postgres(tmp_path: Path, postgres_url: str) -> Iterator[Api]:
+    """The app on PostgreSQL, for what only PostgreSQL does."""
+    harness = build_api(tmp_path / "data", postgres_url)
+    yield harness
+    harness.client.close()
+    harness.runtime.db.dispose()
+
+
+@pytest.fixture
 def api_any_db(tmp_path: Path, database_url: str) -> Iterator[Api]:
     """The app on each database backend (SQLite, and PostgreSQL when one answers)."""
     harness = build_api(tmp_path / "data", database_url)

@@ -15,7 +15,9 @@ with 8 clients, against 0.66 ms with the read run on the event loop).
   process's own SQLite writer.
 * PostgreSQL: a statement is a network round trip, which must not stall the loop; reads run
   on a small executor of their own (``READ_THREADS`` threads), so that a few round trips
-  overlap without a crowd of threads contending for the interpreter lock.
+  overlap without a crowd of threads contending for the interpreter lock. The secret
+  read's usual case (caller, project, role and data key cached: one statement) does not
+  come here at all: it runs on the loop on an asyncio connection (``db.async_reads``).
 """
 
 from __future__ import annotations

@@ -64,14 +64,11 @@ class PreparedSelect:
 
     def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
         self._statement = statement
-        self._compiled: dict[str, _Compiled] = {}
+        self._compiled: dict[str, Compiled] = {}
 
     def first(self, db: Database, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row for ``params`` (values by bind parameter name), or None."""
-        dialect = db.engine.dialect
-        compiled = self._compiled.get(dialect.name)
-        if compiled is None:
-            compiled = self._compiled[dialect.name] = _Compiled.of(self._statement, dialect)
+        compiled = self.compiled(db.engine.dialect)
         raw = db.engine.raw_connection()
         try:
             driver = raw.driver_connection
@@ -92,8 +89,16 @@ class PreparedSelect:
             raw.close()
         return None if row is None else compiled.convert(row)
 
+    def compiled(self, dialect: Dialect) -> Compiled:
+        """The statement compiled for ``dialect`` (once): its SQL in the driver's parameter
+        style, how to pass parameters, and how to convert a row."""
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            compiled = self._compiled[dialect.name] = Compiled.of(self._statement, dialect)
+        return compiled
 
-class _Compiled:
+
+class Compiled:
     def __init__(
         self,
         sql: str,
@@ -105,7 +110,7 @@ class _Compiled:
         self._processors = processors
 
     @classmethod
-    def of(cls, statement: Select[*tuple[Any, ...]], dialect: Dialect) -> _Compiled:
+    def of(cls, statement: Select[*tuple[Any, ...]], dialect: Dialect) -> Compiled:
         compiled = statement.compile(dialect=dialect)
         positions = tuple(compiled.positiontup or ()) if compiled.positional else None
         processors = [

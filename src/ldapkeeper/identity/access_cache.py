@@ -195,6 +195,16 @@ class AccessCache:
         self._callers.put(token_digest(token), caller, generation)
         return principal
 
+    def cached_project_id(
+        self, org_id: str, ref_id: str | None, ref_slug: str | None
+    ) -> str | None:
+        """``project_id`` without any I/O: None when it is not cached."""
+        return self._projects.get((org_id, ref_id, ref_slug))
+
+    def cached_role(self, principal: Principal, project_id: str) -> ProjectRole | None:
+        """``role`` without any I/O: None when it is not cached."""
+        return self._roles.get(_role_key(principal, project_id))
+
     def project_id(
         self,
         org_id: str,
@@ -216,7 +226,7 @@ class AccessCache:
 
     def role(self, principal: Principal, project_id: str) -> ProjectRole:
         """The caller's role in the project (``identity.service.project_role``)."""
-        key = (principal.kind, principal.id, principal.org_id, principal.org_role, project_id)
+        key = _role_key(principal, project_id)
         cached = self._roles.get(key)
         if cached is not None:
             return cached
@@ -225,6 +235,10 @@ class AccessCache:
             role = project_role(session, principal, project_id)
         self._roles.put(key, role, generation)
         return role
+
+
+def _role_key(principal: Principal, project_id: str) -> tuple[str, str, str, str, str]:
+    return (principal.kind, principal.id, principal.org_id, principal.org_role, project_id)
 
 
 #: The process's cache for a database (made on first use).

@@ -96,18 +96,14 @@ class KeyRing:
         ``session`` (or a bare connection, or the database to read from) is used only to
         load a data key not yet cached.
         """
-        if len(sealed) < _HEADER.size + 16:
-            raise DecryptionFailed("sealed value is truncated")
-        fmt, version, nonce = _HEADER.unpack_from(sealed)
-        if fmt != _FORMAT:
-            raise DecryptionFailed("unknown sealed format")
-        key = self._key(session, scope, version)
-        try:
-            return AESGCM(key).decrypt(
-                nonce, sealed[_HEADER.size :], _record_aad(scope, version, record)
-            )
-        except InvalidTag as exc:
-            raise DecryptionFailed("sealed value does not open for this record") from exc
+        version = _sealed_version(sealed)
+        return _decrypt(self._key(session, scope, version), scope, version, record, sealed)
+
+    def open_cached(self, scope: Scope, record: str, sealed: bytes) -> bytes | None:
+        """``open`` without any I/O: None when the data key it needs is not cached yet."""
+        version = _sealed_version(sealed)
+        key = self._cache.get((scope, version))
+        return None if key is None else _decrypt(key, scope, version, record, sealed)
 
     def rewrap_all(self, session: Session, new_root: RootKey) -> int:
         """Re-wrap every data key under ``new_root``; records are untouched. Returns the count."""
@@ -179,3 +175,23 @@ class KeyRing:
     def _wrap(root: RootKey, scope: Scope, version: int, material: bytes) -> bytes:
         nonce = os.urandom(12)
         return nonce + AESGCM(root.material).encrypt(nonce, material, _wrap_aad(scope, version))
+
+
+def _sealed_version(sealed: bytes) -> int:
+    """The data key version a sealed value names; DecryptionFailed when it is malformed."""
+    if len(sealed) < _HEADER.size + 16:
+        raise DecryptionFailed("sealed value is truncated")
+    fmt, version, _nonce = _HEADER.unpack_from(sealed)
+    if fmt != _FORMAT:
+        raise DecryptionFailed("unknown sealed format")
+    return int(version)
+
+
+def _decrypt(key: bytes, scope: Scope, version: int, record: str, sealed: bytes) -> bytes:
+    _fmt, _version, nonce = _HEADER.unpack_from(sealed)
+    try:
+        return AESGCM(key).decrypt(
+            nonce, sealed[_HEADER.size :], _record_aad(scope, version, record)
+        )
+    except InvalidTag as exc:
+        raise DecryptionFailed("sealed value does not open for this record") from exc

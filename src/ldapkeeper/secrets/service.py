@@ -548,7 +548,62 @@ _READ_SECRET = (
     .where(Environment.project_id == bindparam("project_id"), Environment.slug == bindparam("env"))
 )
 # The same statement for the API's hot path (see ``db.reads.PreparedSelect``).
-_READ_SECRET_PREPARED = PreparedSelect(_READ_SECRET)
+#: The current secret (with its environment's slug) by project, environment, path and key.
+READ_SECRET_PREPARED = PreparedSelect(_READ_SECRET)
+
+
+def secret_read_params(
+    *, project_id: str, environment: str, secret_path: str, key: str
+) -> dict[str, str]:
+    """The parameters of ``READ_SECRET_PREPARED`` for one secret; InvalidSecretPath."""
+    return {
+        "project_id": project_id,
+        "env": environment,
+        "key": key,
+        "path": canonical_path(secret_path),
+    }
+
+
+def secret_from_row(
+    row: Sequence[Any] | None, *, environment: str, key: str
+) -> tuple[str, SecretRecord]:
+    """The environment's slug and the secret from a row of ``READ_SECRET_PREPARED``;
+    EnvironmentNotFound or SecretNotFound when it has none."""
+    if row is None:
+        raise EnvironmentNotFound(environment)
+    *columns, slug = row
+    if columns[0] is None:
+        raise SecretNotFound(key)
+    return slug, SecretRecord(*columns)
+
+
+def cached_secret_view(
+    keyring: KeyRing,
+    row: Sequence[Any] | None,
+    *,
+    environment: str,
+    path: str,
+    key: str,
+    reveal: bool,
+    expand: bool,
+) -> SecretView | None:
+    """``get_secret`` of the current value from its row, without reading anything else:
+    None when that needs the database (a data key not cached, references to expand).
+
+    Raises the same not-found errors as ``get_secret``.
+    """
+    slug, secret = secret_from_row(row, environment=environment, key=key)
+    value = None
+    if reveal:
+        plain = keyring.open_cached(
+            Scope.project(secret.project_id), _secret_record(secret.id), secret.value_sealed
+        )
+        if plain is None:
+            return None
+        value = plain.decode("utf-8")
+        if _expands(value, expand=expand, managed=secret.managed_by_rotation_id is not None):
+            return None
+    return _view(secret, environment=slug, path=path, value=value)
 
 
 def _read_secret(
@@ -562,20 +617,17 @@ def _read_secret(
     """The environment's slug, the canonical path and the secret, for reading, with
     ``fetch`` running ``_READ_SECRET``; raises EnvironmentNotFound, InvalidSecretPath,
     SecretNotFound (in ``_locate_secret``'s order)."""
-    params = {"project_id": project_id, "env": environment, "key": key}
     try:
-        path = params["path"] = canonical_path(secret_path)
+        params = secret_read_params(
+            project_id=project_id, environment=environment, secret_path=secret_path, key=key
+        )
     except InvalidSecretPath:
-        if fetch({**params, "path": "/"}) is None:
+        base = {"project_id": project_id, "env": environment, "key": key}
+        if fetch({**base, "path": "/"}) is None:
             raise EnvironmentNotFound(environment) from None
         raise
-    row = fetch(params)
-    if row is None:
-        raise EnvironmentNotFound(environment)
-    *columns, slug = row
-    if columns[0] is None:
-        raise SecretNotFound(key)
-    return slug, path, SecretRecord(*columns)
+    slug, secret = secret_from_row(fetch(params), environment=environment, key=key)
+    return slug, params["path"], secret
 
 
 def _fetch_in(conn: Connection, params: Mapping[str, str]) -> Sequence[Any] | None:
@@ -627,7 +679,7 @@ def get_secret(
     """
     fetch: Callable[[Mapping[str, str]], Sequence[Any] | None]
     if isinstance(source, Database):
-        fetch = partial(_READ_SECRET_PREPARED.first, source)
+        fetch = partial(READ_SECRET_PREPARED.first, source)
     else:
         fetch = partial(_fetch_in, source.connection() if isinstance(source, Session) else source)
     slug, path, secret = _read_secret(

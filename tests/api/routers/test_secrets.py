@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from sqlalchemy import select
 from tests.secrets.client import (
     RawSecrets,
     admin_secrets,
@@ -11,6 +14,11 @@ from tests.secrets.client import (
     write_managed,
 )
 from tests.support.app import Api
+
+from ldapkeeper.api.offload import run_read
+from ldapkeeper.api.routers import secrets as secrets_router
+from ldapkeeper.audit.queue import audit_queue
+from ldapkeeper.db.models import AuditEvent
 
 SECRET_KEYS = {
     "id",
@@ -568,3 +576,86 @@ def test_write_and_read_back_on_every_database(api_any_db: Api) -> None:
     secret = secrets.get("PORTABLE", path="/a/b", version="1").json()["secret"]
     assert secret["secretValue"] == "v1"
     assert _keys(secrets.list(path="/a", recursive="true").json()) == ["PORTABLE"]
+
+
+# --- PostgreSQL: the current value read on the event loop ------------------------------------
+
+
+def _no_offloaded_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record reads that go the long way (``run_read``) instead of failing them."""
+    taken: list[str] = []
+    real = run_read
+
+    async def recording(*args: Any, **kwargs: Any) -> Any:
+        taken.append("run_read")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(secrets_router, "run_read", recording)
+    return taken
+
+
+def test_a_repeated_read_on_postgresql_is_answered_on_the_loop(
+    api_postgres: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = admin_secrets(api_postgres)
+    admin.create("ON_LOOP", "loop-value", comment="a comment")
+    first = admin.get("ON_LOOP")  # fills the access cache and the data key
+    taken = _no_offloaded_reads(monkeypatch)
+    second = admin.get("ON_LOOP")
+    assert taken == []
+    assert second.status_code == 200
+    assert second.json() == first.json()
+    assert second.json()["secret"]["secretValue"] == "loop-value"
+
+
+def test_a_read_on_the_loop_is_audited(api_postgres: Api) -> None:
+    admin = admin_secrets(api_postgres)
+    admin.create("AUDITED", "v")
+    admin.get("AUDITED")
+    admin.get("AUDITED")
+    audit_queue(api_postgres.runtime.db).flush()
+    with api_postgres.runtime.db.read() as session:
+        events = session.scalars(select(AuditEvent).where(AuditEvent.type == "get-secret")).all()
+    assert [event.event_metadata["secretKey"] for event in events] == ["AUDITED", "AUDITED"]
+
+
+def test_a_value_with_references_on_postgresql_is_expanded_the_long_way(
+    api_postgres: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = admin_secrets(api_postgres)
+    admin.create("HOST", "db.internal")
+    admin.create("URL", "postgres://${HOST}")
+    admin.get("HOST")
+    taken = _no_offloaded_reads(monkeypatch)
+    secret = admin.get("URL", expandSecretReferences="true").json()["secret"]
+    assert secret["secretValue"] == "postgres://db.internal"
+    assert taken == ["run_read"]
+
+
+def test_a_missing_secret_on_the_loop_is_not_found(api_postgres: Api) -> None:
+    admin = admin_secrets(api_postgres)
+    admin.create("PRESENT")
+    admin.get("PRESENT")
+    response = admin.get("ABSENT")
+    assert (response.status_code, response.json()["error"]) == (404, "NotFound")
+
+
+def test_a_viewer_on_the_loop_gets_a_hidden_value(api_postgres: Api) -> None:
+    admin_secrets(api_postgres).create("SEEN", "not-for-viewers")
+    viewer = RawSecrets(
+        api_postgres, api_postgres.identity_with_role("viewer"), api_postgres.project_id
+    )
+    viewer.get("SEEN")
+    response = viewer.get("SEEN")
+    assert response.json()["secret"]["secretValue"] == HIDDEN
+    assert "not-for-viewers" not in response.text
+
+
+def test_no_access_on_the_loop_is_refused(api_postgres: Api) -> None:
+    admin_secrets(api_postgres).create("GUARDED")
+    outsider = RawSecrets(
+        api_postgres, api_postgres.identity_with_role("no-access"), api_postgres.project_id
+    )
+    outsider.get("GUARDED")
+    response = outsider.get("GUARDED")
+    assert response.status_code == 403

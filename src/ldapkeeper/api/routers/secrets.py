@@ -1,9 +1,10 @@
 """Infisical's v3 raw secrets routes, as the ``infisicalsdk`` client calls them (SPEC 5).
 
-Reads are the hot path: one threadpool hand-off per request (the handler; the dependencies
-are async and the caller, project and role come from ``identity.access_cache``), one
-statement for environment, folder and secret, and the audit event queued
-(``audit.queue``: written in batches within half a second) instead of a durable write.
+Reads are the hot path: the dependencies are async and the caller, project and role come
+from ``identity.access_cache``; one statement reads environment, folder and secret, on the
+event loop (SQLite, and PostgreSQL through ``db.async_reads`` when nothing else needs
+reading) or on a read thread (``api.offload``); the audit event is queued (``audit.queue``:
+written in batches within half a second) instead of a durable write.
 """
 
 from __future__ import annotations
@@ -26,12 +27,18 @@ from ldapkeeper.api.offload import run_read
 from ldapkeeper.api.query import query_model, query_openapi
 from ldapkeeper.api.responses import model_response
 from ldapkeeper.audit.service import record
+from ldapkeeper.db.async_reads import async_reads
 from ldapkeeper.identity.access_cache import access_cache
+from ldapkeeper.identity.authorization import allowed
 from ldapkeeper.identity.permissions import Subject, is_allowed
 from ldapkeeper.identity.principal import Principal
 from ldapkeeper.runtime import Runtime
 from ldapkeeper.secrets import service
-from ldapkeeper.secrets.errors import SecretTagsUnsupported, UnsupportedSecretType
+from ldapkeeper.secrets.errors import (
+    InvalidSecretPath,
+    SecretTagsUnsupported,
+    UnsupportedSecretType,
+)
 from ldapkeeper.secrets.schemas import (
     SECRET_NAME_PATTERN,
     ProjectRef,
@@ -150,7 +157,50 @@ async def get_secret(
 ) -> Response:
     """One secret (or, with ``version``, one of its versions)."""
     _shared_only(query.type)
-    return await run_read(caller.runtime.db, _read_one, caller, secret_name, query)
+    db = caller.runtime.db
+    if not db.is_sqlite:
+        answer = await _read_current_on_loop(caller, secret_name, query)
+        if answer is not None:
+            return answer
+    return await run_read(db, _read_one, caller, secret_name, query)
+
+
+async def _read_current_on_loop(
+    caller: Caller, secret_name: str, query: SecretGetQuery
+) -> Response | None:
+    """PostgreSQL: the current value read on the event loop (``db.async_reads``) when the
+    project, the caller's role and the data key are cached and the value has no
+    references to expand; None (nothing done) when the read needs more than that one
+    statement."""
+    runtime, principal = caller.runtime, caller.principal
+    cache = access_cache(runtime.db)
+    project_id = cache.cached_project_id(principal.org_id, query.ref_id, query.ref_slug)
+    role = None if project_id is None else cache.cached_role(principal, project_id)
+    if project_id is None or role is None or query.version is not None:
+        return None
+    allowed(role, Subject.SECRETS, "describe")
+    try:
+        params = service.secret_read_params(
+            project_id=project_id,
+            environment=query.environment,
+            secret_path=query.secret_path,
+            key=secret_name,
+        )
+    except InvalidSecretPath:
+        return None  # the read in full tells which error it is
+    row = await async_reads(runtime.db).first(service.READ_SECRET_PREPARED, params)
+    view = service.cached_secret_view(
+        runtime.keyring,
+        row,
+        environment=query.environment,
+        path=params["path"],
+        key=secret_name,
+        reveal=is_allowed(role, Subject.SECRETS, "read-value") and query.view_secret_value,
+        expand=query.expand_secret_references,
+    )
+    if view is None:
+        return None
+    return _answer_one(caller, project_id, view)
 
 
 def _read_one(caller: Caller, secret_name: str, query: SecretGetQuery) -> Response:
@@ -168,9 +218,14 @@ def _read_one(caller: Caller, secret_name: str, query: SecretGetQuery) -> Respon
         reveal=may_read and query.view_secret_value,
         expand=query.expand_secret_references,
     )
+    return _answer_one(caller, project_id, view)
+
+
+def _answer_one(caller: Caller, project_id: str, view: SecretView) -> Response:
+    """The read's audit event (queued) and its answer."""
     caller.audit.add(
         event_type="get-secret",
-        actor=principal,
+        actor=caller.principal,
         project_id=project_id,
         metadata=_event(view),
         context=caller.context,
