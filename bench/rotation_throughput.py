@@ -8,7 +8,8 @@ private slapd shared by everything:
 - ``rotate_now``: the same accounts rotated through ``POST .../rotate-secrets`` by 8
   concurrent HTTP clients (keep-alive, one connection per client);
 - ``scheduled``: all rotations made due at once (``due_at`` set to now in the database)
-  and drained by the server's worker.
+  and drained by the server's worker, which runs 8 at once (worker concurrency and
+  per-host limit 8, the bare loop's 8 threads).
 
 The bare loop runs just before and just after each service run, on the same accounts; the
 ratio is the service's rate over the mean of those two bare rates (the machine is shared,
@@ -50,6 +51,8 @@ class Service:
             LDAPKEEPER_PORT=str(self.port),
             LDAPKEEPER_ROOT_KEY=self.root_key,
             LDAPKEEPER_WORKER_CONCURRENCY=str(CONCURRENCY),
+            # As many rotations at once against the one directory as the bare loop's threads.
+            LDAPKEEPER_WORKER_PER_HOST_LIMIT=str(CONCURRENCY),
             **env,
         )
         self.child = c.Child(["serve"], self.env, self.data_dir / "server.log")
