@@ -126,31 +126,29 @@ def runtime_postgres(tmp_path: Path, postgres_url: str) -> Iterator[Runtime]:
     built.db.dispose()
 
 
-@pytest.fixture
-def api(tmp_path: Path, sqlite_url: str) -> Iterator[Api]:
-    """The app on a fresh SQLite database."""
-    harness = build_api(tmp_path / "data", sqlite_url)
+def _serve(data_dir: Path, database_url: str) -> Iterator[Api]:
+    harness = build_api(data_dir, database_url)
     yield harness
     harness.client.close()
     harness.runtime.db.dispose()
+
+
+@pytest.fixture
+def api(tmp_path: Path, sqlite_url: str) -> Iterator[Api]:
+    """The app on a fresh SQLite database."""
+    yield from _serve(tmp_path / "data", sqlite_url)
 
 
 @pytest.fixture
 def api_postgres(tmp_path: Path, postgres_url: str) -> Iterator[Api]:
     """The app on PostgreSQL, for what only PostgreSQL does."""
-    harness = build_api(tmp_path / "data", postgres_url)
-    yield harness
-    harness.client.close()
-    harness.runtime.db.dispose()
+    yield from _serve(tmp_path / "data", postgres_url)
 
 
 @pytest.fixture
 def api_any_db(tmp_path: Path, database_url: str) -> Iterator[Api]:
     """The app on each database backend (SQLite, and PostgreSQL when one answers)."""
-    harness = build_api(tmp_path / "data", database_url)
-    yield harness
-    harness.client.close()
-    harness.runtime.db.dispose()
+    yield from _serve(tmp_path / "data", database_url)
 
 
 def free_port() -> int:
