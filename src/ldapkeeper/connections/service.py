@@ -485,9 +485,9 @@ def get_connection_by_name(
 # -- changes --------------------------------------------------------------------------------
 
 
-#: Whether a connection name is taken in a scope (bound: org_id, scope, name).
 _CONNECTIONS = cast(Table, AppConnection.__table__)
 _INSERT_CONNECTION = insert(_CONNECTIONS)
+#: Whether a connection name is taken in a scope (bound: org_id, scope, name).
 _NAME_TAKEN = exists().where(
     AppConnection.org_id == bindparam("org_id"),
     AppConnection.scope == bindparam("scope"),

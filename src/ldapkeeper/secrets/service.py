@@ -547,8 +547,8 @@ _READ_SECRET = (
     .outerjoin(Secret, and_(Secret.folder_id == Folder.id, Secret.key == bindparam("key")))
     .where(Environment.project_id == bindparam("project_id"), Environment.slug == bindparam("env"))
 )
-# The same statement for the API's hot path (see ``db.reads.PreparedSelect``).
-#: The current secret (with its environment's slug) by project, environment, path and key.
+#: ``_READ_SECRET`` for the API's hot path (see ``db.reads.PreparedSelect``): the current
+#: secret, with its environment's slug, by project, environment, path and key.
 READ_SECRET_PREPARED = PreparedSelect(_READ_SECRET)
 
 
