@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, func, select, text
 
 from ldapkeeper.db.async_reads import CONNECTIONS_PER_LOOP, AsyncReads, async_reads
 from ldapkeeper.db.models import Organization
@@ -72,6 +72,29 @@ def test_a_failed_statement_closes_its_connection(runtime_postgres: Runtime) -> 
         return row[0] if row else None
 
     assert asyncio.run(fail_then_read()) == runtime_postgres.org_id
+
+
+_BACKEND_PID = PreparedSelect(select(func.pg_backend_pid().label("pid")))
+
+
+def test_a_read_after_the_server_dropped_an_idle_connection_runs_on_a_new_one(
+    runtime_postgres: Runtime,
+) -> None:
+    reads = AsyncReads(runtime_postgres.db)
+
+    async def drop_then_read() -> tuple[int, int, object]:
+        first = await reads.first(_BACKEND_PID, {})
+        assert first is not None
+        with runtime_postgres.db.engine.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first[0]})
+        row = await reads.first(_ORG, {"org_id": runtime_postgres.org_id})
+        second = await reads.first(_BACKEND_PID, {})
+        assert second is not None
+        return first[0], second[0], row[0] if row else None
+
+    dropped, now, org_id = asyncio.run(drop_then_read())
+    assert org_id == runtime_postgres.org_id
+    assert now != dropped
 
 
 def test_disposing_of_the_database_closes_the_connections(runtime_postgres: Runtime) -> None:

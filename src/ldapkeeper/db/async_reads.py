@@ -9,8 +9,9 @@ other requests while PostgreSQL answers, and reads the row, with no thread at al
 Each event loop has its own few connections (``CONNECTIONS_PER_LOOP``, opened on first
 use, in autocommit: one statement needs no transaction), since an asyncio connection
 belongs to the loop it was opened on. A connection whose statement failed or was
-cancelled is closed, not reused. Disposing of the database closes them all, as do the
-connections of a loop found closed.
+cancelled is closed, not reused; when a connection that sat idle turns out gone (a server
+restart), the idle ones are closed and the read runs once more on a new connection.
+Disposing of the database closes them all, as do the connections of a loop found closed.
 """
 
 from __future__ import annotations
@@ -49,26 +50,44 @@ class _LoopConnections:
 
     async def first(self, sql: str, arguments: Any) -> tuple[Any, ...] | None:
         async with self._slots:
-            if self.idle:
-                conn = self.idle.pop()
-            else:
-                conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+            reused = bool(self.idle)
             try:
-                cursor = await conn.execute(sql, arguments)
-                row = await cursor.fetchone()
-            except BaseException:
-                _close_now(conn)  # its state is unknown (an error, or cancelled mid-way)
-                raise
-            if self.closed:
-                _close_now(conn)
-            else:
-                self.idle.append(conn)
-            return row
+                return await self._first_on(self._take(), sql, arguments)
+            except psycopg.OperationalError:
+                if not reused:
+                    raise
+            # An idle connection had gone (a server restart, a dropped idle connection):
+            # the others that sat idle likely too. Once more, on a new connection.
+            self.close_idle()
+            return await self._first_on(self._take(), sql, arguments)
+
+    def _take(self) -> psycopg.AsyncConnection[Any] | None:
+        return self.idle.pop() if self.idle else None
+
+    async def _first_on(
+        self, conn: psycopg.AsyncConnection[Any] | None, sql: str, arguments: Any
+    ) -> tuple[Any, ...] | None:
+        if conn is None:
+            conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+        try:
+            cursor = await conn.execute(sql, arguments)
+            row = await cursor.fetchone()
+        except BaseException:
+            _close_now(conn)  # its state is unknown (an error, or cancelled mid-way)
+            raise
+        if self.closed:
+            _close_now(conn)
+        else:
+            self.idle.append(conn)
+        return row
+
+    def close_idle(self) -> None:
+        while self.idle:
+            _close_now(self.idle.pop())
 
     def close(self) -> None:
         self.closed = True
-        while self.idle:
-            _close_now(self.idle.pop())
+        self.close_idle()
 
 
 class AsyncReads:
