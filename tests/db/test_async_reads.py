@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from sqlalchemy import bindparam, func, select, text
@@ -19,16 +20,25 @@ _ORG = PreparedSelect(
 )
 
 
-def _backends(runtime: Runtime) -> int:
-    """Server sessions of the test database other than the asking one."""
-    with runtime.db.engine.connect() as conn:
-        count = conn.execute(
-            text(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+def _backends(runtime: Runtime, settles_at: int | None = None) -> int:
+    """Server sessions of the test database other than the asking one. With
+    ``settles_at``, waits (up to 5 s) for that count: a closed session's server process
+    leaves ``pg_stat_activity`` a moment after the client hung up."""
+    deadline = time.monotonic() + 5
+    while True:
+        with runtime.db.engine.connect() as conn:
+            count = int(
+                conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                ).scalar()
+                or 0
             )
-        ).scalar()
-    return int(count or 0)
+        if settles_at is None or count == settles_at or time.monotonic() > deadline:
+            return count
+        time.sleep(0.05)
 
 
 def test_a_row_is_read_and_converted_as_the_prepared_select_does(
@@ -102,9 +112,9 @@ def test_disposing_of_the_database_closes_the_connections(runtime_postgres: Runt
     reads = AsyncReads(db)
     before = _backends(runtime_postgres)
     asyncio.run(reads.first(_ORG, {"org_id": runtime_postgres.org_id}))
-    assert _backends(runtime_postgres) == before + 1
+    assert _backends(runtime_postgres, settles_at=before + 1) == before + 1
     db.dispose()
-    assert _backends(runtime_postgres) == before
+    assert _backends(runtime_postgres, settles_at=before) == before
 
 
 def test_connections_of_a_closed_loop_are_closed_when_another_loop_reads(
@@ -114,7 +124,7 @@ def test_connections_of_a_closed_loop_are_closed_when_another_loop_reads(
     before = _backends(runtime_postgres)
     for _ in range(3):  # each asyncio.run is a new loop, closed at its end
         asyncio.run(reads.first(_ORG, {"org_id": runtime_postgres.org_id}))
-    assert _backends(runtime_postgres) == before + 1
+    assert _backends(runtime_postgres, settles_at=before + 1) == before + 1
 
 
 def test_sqlite_has_no_asyncio_reads(runtime: Runtime) -> None:
