@@ -21,7 +21,6 @@ from ldapkeeper.api.deps import (
     ContextDep,
     PrincipalDep,
     RuntimeDep,
-    require_project_action,
 )
 from ldapkeeper.api.offload import run_read
 from ldapkeeper.api.query import query_model, query_openapi
@@ -30,7 +29,7 @@ from ldapkeeper.audit.service import record
 from ldapkeeper.db.async_reads import async_reads
 from ldapkeeper.identity.access_cache import access_cache
 from ldapkeeper.identity.authorization import allowed
-from ldapkeeper.identity.permissions import Subject, is_allowed
+from ldapkeeper.identity.permissions import ProjectRole, Subject, is_allowed
 from ldapkeeper.identity.principal import Principal
 from ldapkeeper.runtime import Runtime
 from ldapkeeper.secrets import service
@@ -82,8 +81,14 @@ def _authorize(
     project_id = access_cache(runtime.db).project_id(
         principal.org_id, ref.ref_id, ref.ref_slug, resolve
     )
-    role = require_project_action(runtime, principal, project_id, Subject.SECRETS, action)
-    return project_id, is_allowed(role, Subject.SECRETS, "read-value")
+    return project_id, _may_read(access_cache(runtime.db).role(principal, project_id), action)
+
+
+def _may_read(role: ProjectRole, action: str) -> bool:
+    """PermissionDenied unless ``role`` allows ``action`` on secrets; whether it may also
+    read their values."""
+    allowed(role, Subject.SECRETS, action)
+    return is_allowed(role, Subject.SECRETS, "read-value")
 
 
 def _shared_only(secret_type: SecretType) -> None:
@@ -178,7 +183,7 @@ async def _read_current_on_loop(
     role = None if project_id is None else cache.cached_role(principal, project_id)
     if project_id is None or role is None or query.version is not None:
         return None
-    allowed(role, Subject.SECRETS, "describe")
+    may_read = _may_read(role, "describe")
     try:
         params = service.secret_read_params(
             project_id=project_id,
@@ -195,7 +200,7 @@ async def _read_current_on_loop(
         environment=query.environment,
         path=params["path"],
         key=secret_name,
-        reveal=is_allowed(role, Subject.SECRETS, "read-value") and query.view_secret_value,
+        reveal=may_read and query.view_secret_value,
         expand=query.expand_secret_references,
     )
     if view is None:
