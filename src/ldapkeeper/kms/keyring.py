@@ -96,14 +96,15 @@ class KeyRing:
         ``session`` (or a bare connection, or the database to read from) is used only to
         load a data key not yet cached.
         """
-        version = _sealed_version(sealed)
-        return _decrypt(self._key(session, scope, version), scope, version, record, sealed)
+        version, nonce = _header(sealed)
+        key = self._key(session, scope, version)
+        return _decrypt(key, scope, version, nonce, record, sealed)
 
     def open_cached(self, scope: Scope, record: str, sealed: bytes) -> bytes | None:
         """``open`` without any I/O: None when the data key it needs is not cached yet."""
-        version = _sealed_version(sealed)
+        version, nonce = _header(sealed)
         key = self._cache.get((scope, version))
-        return None if key is None else _decrypt(key, scope, version, record, sealed)
+        return None if key is None else _decrypt(key, scope, version, nonce, record, sealed)
 
     def rewrap_all(self, session: Session, new_root: RootKey) -> int:
         """Re-wrap every data key under ``new_root``; records are untouched. Returns the count."""
@@ -177,18 +178,20 @@ class KeyRing:
         return nonce + AESGCM(root.material).encrypt(nonce, material, _wrap_aad(scope, version))
 
 
-def _sealed_version(sealed: bytes) -> int:
-    """The data key version a sealed value names; DecryptionFailed when it is malformed."""
+def _header(sealed: bytes) -> tuple[int, bytes]:
+    """The data key version and the nonce of a sealed value; DecryptionFailed when it is
+    malformed."""
     if len(sealed) < _HEADER.size + 16:
         raise DecryptionFailed("sealed value is truncated")
-    fmt, version, _nonce = _HEADER.unpack_from(sealed)
+    fmt, version, nonce = _HEADER.unpack_from(sealed)
     if fmt != _FORMAT:
         raise DecryptionFailed("unknown sealed format")
-    return int(version)
+    return int(version), bytes(nonce)
 
 
-def _decrypt(key: bytes, scope: Scope, version: int, record: str, sealed: bytes) -> bytes:
-    _fmt, _version, nonce = _HEADER.unpack_from(sealed)
+def _decrypt(
+    key: bytes, scope: Scope, version: int, nonce: bytes, record: str, sealed: bytes
+) -> bytes:
     try:
         return AESGCM(key).decrypt(
             nonce, sealed[_HEADER.size :], _record_aad(scope, version, record)
