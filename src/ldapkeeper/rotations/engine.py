@@ -31,7 +31,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
 from pydantic import SecretStr
@@ -100,9 +100,24 @@ class LeaseLost(Exception):
     """Another worker holds this rotation now; this one must stop without committing."""
 
 
+class _NotClaimed(Exception):
+    """``run_unclaimed`` could not take the free lease with the attempt's first commit."""
+
+
 class ConnectionBusy(Exception):
     """The connection's bind account is changing its own password in an unfinished attempt
     of another rotation; nothing else may use the connection until that attempt ends."""
+
+
+@dataclass(frozen=True)
+class Committed:
+    """What a successful attempt's final commit wrote to its rotation (the fields of the
+    public view it changed), so a caller can answer without reading the rotation again."""
+
+    at: datetime
+    attempted_at: datetime
+    active_index: int
+    next_rotation_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -113,6 +128,8 @@ class Outcome:
     state: str
     error_code: str | None = None
     message: str | None = None
+    # Set when this run began the attempt and committed it.
+    committed: Committed | None = None
 
     @property
     def ok(self) -> bool:
@@ -152,10 +169,12 @@ class _Plan:
     # True when this run created the attempt: nothing has touched the directory yet,
     # although the row already says it may have (committed with the pending password).
     fresh: bool = False
+    # When this run began the attempt (``last_rotation_attempted_at``).
+    begun_at: datetime | None = None
 
 
 @dataclass(frozen=True)
-class _Loaded:
+class Loaded:
     """A rotation with its connection's credentials and its unfinished attempt, if any."""
 
     rotation_id: str
@@ -251,7 +270,52 @@ _BEGIN = _BEGIN_ANY_VERSION.where(
         _CONNECTIONS.c.version == bindparam("connection_version"),
     )
 )
+#: Take a free lease and begin (``run_unclaimed``): the lease nobody holds, the connection
+#: unchanged since its credentials were read.
+_BEGIN_CLAIM = (
+    update(_ROTATIONS)
+    .where(
+        _ROTATIONS.c.id == bindparam("rotation_id"),
+        _ROTATIONS.c.lease_owner.is_(None),
+        exists().where(
+            _CONNECTIONS.c.id == _ROTATIONS.c.connection_id,
+            _CONNECTIONS.c.version == bindparam("connection_version"),
+        ),
+    )
+    .values(
+        lease_owner=bindparam("token"),
+        lease_until=bindparam("until"),
+        last_rotation_attempted_at=bindparam("now"),
+    )
+)
 _INSERT_ATTEMPT = insert(_ATTEMPTS)
+_ATTEMPT_VALUES = (
+    "id",
+    "rotation_id",
+    "state",
+    "method",
+    "manual",
+    "lease_owner",
+    "pending_password_sealed",
+    "directory_touched",
+    "failed_probes",
+    "started_at",
+)
+#: A new attempt, inserted only when the rotation has no unfinished one. A statement of its
+#: own (on PostgreSQL its own snapshot, taken after ``_BEGIN_CLAIM`` locked the rotation's
+#: row): an attempt that another holder of the lease left unfinished is seen here.
+_INSERT_FIRST_ATTEMPT = insert(_ATTEMPTS).from_select(
+    list(_ATTEMPT_VALUES),
+    select(*(bindparam(name, type_=_ATTEMPTS.c[name].type) for name in _ATTEMPT_VALUES)).where(
+        ~exists().where(
+            _ATTEMPTS.c.rotation_id == bindparam("rotation_id"),
+            _ATTEMPTS.c.state.in_(_UNFINISHED_PARAMS),
+        )
+    ),
+).execution_options(
+    # Its rowcount says whether it inserted (SQLAlchemy keeps an INSERT's only when asked).
+    preserve_rowcount=True
+)
 #: What the final commit needs of the rotation, read in its transaction.
 _COMMIT_READ = select(
     _ROTATIONS.c.lease_owner,
@@ -432,14 +496,33 @@ class RotationEngine:
         middle of changing its own password in another attempt (nothing was started).
         """
         with read_session(self.db) as session:
-            loaded = self._load(session, rotation_id)
+            loaded = self.load(session, rotation_id)
         if loaded is None or loaded.lease_owner != token:
             raise LeaseLost(rotation_id)
+        return self._run(loaded, token, manual=manual, claim=False)
+
+    def run_unclaimed(self, loaded: Loaded, token: str, *, manual: bool) -> Outcome | None:
+        """``run`` for a rotation whose lease was free when ``loaded`` was read: the lease
+        is taken by the new attempt's first commit (one write fewer than ``claim`` then
+        ``run``). None, with nothing changed, when that cannot be done (the lease is held,
+        an attempt is unfinished, the connection's state needs checking): the caller then
+        claims and runs as usual. Raises as ``run`` does once the lease is taken; the
+        caller releases it as after ``claim``."""
+        if loaded.lease_owner is not None or loaded.attempt_id is not None:
+            return None
+        try:
+            return self._run(loaded, token, manual=manual, claim=True)
+        except _NotClaimed:
+            return None
+
+    def _run(self, loaded: Loaded, token: str, *, manual: bool, claim: bool) -> Outcome:
         try:
             start = self._start(loaded)
         except DirectoryError as exc:
+            if claim:
+                raise _NotClaimed() from None
             # Choosing the method needed the directory (a UPN bind name) and it failed.
-            return self._fail_unstarted(rotation_id, token, exc, manual=manual)
+            return self._fail_unstarted(loaded.rotation_id, token, exc, manual=manual)
         exclusive = start.method == "self"
         with (
             self.locks.hold(start.connection_id, exclusive=exclusive),
@@ -447,13 +530,17 @@ class RotationEngine:
             self.db.cross_process_lock(f"connection:{start.connection_id}", shared=not exclusive),
         ):
             if start.method != "self":
-                self._require_settled_connection(start, token, manual=manual)
+                if not claim:
+                    self._require_settled_connection(start, token, manual=manual)
+                elif not self._settled_by_cache(start):
+                    # Finding out may need the lease (to put a scheduled run off).
+                    raise _NotClaimed()
             if start.attempt_id is None:
                 # The credentials were read before the lock: ``_begin`` checks that the
                 # connection has not changed since (a self-change that held the lock may
                 # have just replaced its password) and reads them again if it has.
                 plan = self._plan(loaded, start.method, manual=manual)
-                attempt_id = self._begin(plan, start, token)
+                attempt_id = self._begin(plan, start, token, claim=claim)
             else:
                 plan = self._adopt(start, token)
                 attempt_id = start.attempt_id
@@ -462,7 +549,7 @@ class RotationEngine:
             except DirectoryError as exc:
                 return self._fail(plan, attempt_id, token, exc, manual=manual)
 
-    def _load(self, session: Session, rotation_id: str) -> _Loaded | None:
+    def load(self, session: Session, rotation_id: str) -> Loaded | None:
         """The rotation, its connection's credentials and its unfinished attempt (one query)."""
         row = session.connection().execute(_LOAD, {"rotation_id": rotation_id}).first()
         if row is None:
@@ -490,7 +577,7 @@ class RotationEngine:
                     row.temporary_password_sealed,
                 )
             )
-        return _Loaded(
+        return Loaded(
             rotation_id=rotation_id,
             project_id=row.project_id,
             connection_id=connection.id,
@@ -505,7 +592,7 @@ class RotationEngine:
             attempt_manual=bool(row.attempt_manual),
         )
 
-    def _start(self, loaded: _Loaded) -> _Start:
+    def _start(self, loaded: Loaded) -> _Start:
         """What to run: the unfinished attempt (and its method), or the method of a new one."""
         if loaded.attempt_id is not None:
             method = cast(Method, loaded.attempt_method)
@@ -514,7 +601,7 @@ class RotationEngine:
         return _Start(loaded.rotation_id, loaded.connection_id, method, None)
 
     @staticmethod
-    def _plan(loaded: _Loaded, method: Method, *, manual: bool) -> _Plan:
+    def _plan(loaded: Loaded, method: Method, *, manual: bool) -> _Plan:
         return _Plan(
             rotation_id=loaded.rotation_id,
             project_id=loaded.project_id,
@@ -537,7 +624,7 @@ class RotationEngine:
         assert start.attempt_id is not None
         with self.db.write(durable=False) as session:
             self._fence_rotation(session, start.rotation_id, token)
-            loaded = self._load(session, start.rotation_id)
+            loaded = self.load(session, start.rotation_id)
             if loaded is None or loaded.attempt_id != start.attempt_id:
                 raise LeaseLost(start.attempt_id)
             attempt = session.get(RotationAttempt, start.attempt_id)
@@ -545,8 +632,10 @@ class RotationEngine:
             attempt.lease_owner = token
             return self._plan(loaded, start.method, manual=attempt.manual)
 
-    def _begin(self, plan: _Plan, start: _Start, token: str) -> str:
-        """Generate the new password and commit it, sealed, as a pending attempt."""
+    def _begin(self, plan: _Plan, start: _Start, token: str, *, claim: bool = False) -> str:
+        """Generate the new password and commit it, sealed, as a pending attempt (with
+        ``claim``, taking the free lease in the same commit; _NotClaimed when it is not
+        free or the rotation has an unfinished attempt)."""
         if start.method == "self":
             # This process knows at once (others within SELF_ROTATIONS_SECONDS).
             with self._self_lock:
@@ -566,31 +655,37 @@ class RotationEngine:
         }
         with self.db.write() as session:
             conn = session.connection()
-            if conn.execute(_BEGIN, fence).rowcount != 1:
-                # Lease lost, or the connection changed after its credentials were read.
-                self._reload_credentials(session, plan, start.method, token)
-                conn.execute(_BEGIN_ANY_VERSION, fence)
-            conn.execute(
-                _INSERT_ATTEMPT,
-                {
-                    "id": attempt_id,
-                    "rotation_id": start.rotation_id,
-                    "state": "pending",
-                    "method": start.method,
-                    "manual": plan.manual,
-                    "lease_owner": token,
-                    "pending_password_sealed": sealed.seal_pending(
-                        session, self.keyring, plan.project_id, attempt_id, password
-                    ),
-                    # Committed with the pending password (one durable write instead of
-                    # two): recovery then probes before re-applying, right either way.
-                    "directory_touched": True,
-                    "failed_probes": 0,
-                    "started_at": now,
-                },
-            )
+            attempt = {
+                "id": attempt_id,
+                "rotation_id": start.rotation_id,
+                "state": "pending",
+                "method": start.method,
+                "manual": plan.manual,
+                "lease_owner": token,
+                "pending_password_sealed": sealed.seal_pending(
+                    session, self.keyring, plan.project_id, attempt_id, password
+                ),
+                # Committed with the pending password (one durable write instead of
+                # two): recovery then probes before re-applying, right either way.
+                "directory_touched": True,
+                "failed_probes": 0,
+                "started_at": now,
+            }
+            if claim:
+                # Raising rolls the block back: nothing of it is committed.
+                if conn.execute(_BEGIN_CLAIM, fence).rowcount != 1:
+                    raise _NotClaimed()
+                if conn.execute(_INSERT_FIRST_ATTEMPT, attempt).rowcount != 1:
+                    raise _NotClaimed()
+            else:
+                if conn.execute(_BEGIN, fence).rowcount != 1:
+                    # Lease lost, or the connection changed after its credentials were read.
+                    self._reload_credentials(session, plan, start.method, token)
+                    conn.execute(_BEGIN_ANY_VERSION, fence)
+                conn.execute(_INSERT_ATTEMPT, attempt)
         plan.pending = SecretStr(password)
         plan.fresh = True
+        plan.begun_at = now
         self._hold("pending-committed")
         return attempt_id
 
@@ -599,7 +694,7 @@ class RotationEngine:
     ) -> None:
         """Read the connection's credentials again into ``plan`` (LeaseLost if the lease
         is gone)."""
-        loaded = self._load(session, plan.rotation_id)
+        loaded = self.load(session, plan.rotation_id)
         if loaded is None or loaded.lease_owner != token:
             raise LeaseLost(plan.rotation_id)
         plan.creds = loaded.creds
@@ -611,9 +706,9 @@ class RotationEngine:
         """Raise ConnectionBusy while another attempt of this connection's bind account to
         change its own password is unfinished (crashed, or running in another process):
         until it ends, the connection's stored password may be the wrong one."""
+        if self._settled_by_cache(start):
+            return
         candidates = self._cached_self_rotations(start.connection_id)
-        if candidates is not None and not candidates - {start.rotation_id}:
-            return  # no other rotation of this connection changes its bind account
         with self.db.read() as session:
             query = (
                 select(SecretRotation)
@@ -650,6 +745,12 @@ class RotationEngine:
             extra={"rotationId": start.rotation_id, "connectionId": start.connection_id},
         )
         raise ConnectionBusy(start.connection_id)
+
+    def _settled_by_cache(self, start: _Start) -> bool:
+        """True when this process knows that no other rotation of the connection changes
+        its bind account's password (so none can be unfinished)."""
+        candidates = self._cached_self_rotations(start.connection_id)
+        return candidates is not None and not candidates - {start.rotation_id}
 
     def _cached_self_rotations(self, connection_id: str) -> frozenset[str] | None:
         """The remembered self-changing rotations of a connection (None: not known now)."""
@@ -724,9 +825,9 @@ class RotationEngine:
                     "operation_failed", "The new password was set but does not bind yet"
                 )
             self._hold("verified-committed")
-        self._commit(plan, attempt_id, method, token, pending)
+        committed = self._commit(plan, attempt_id, method, token, pending)
         self._hold("committed")
-        return Outcome(attempt_id, "committed")
+        return Outcome(attempt_id, "committed", committed=committed)
 
     def _apply(
         self,
@@ -796,7 +897,7 @@ class RotationEngine:
 
     def _commit(
         self, plan: _Plan, attempt_id: str, method: Method, token: str, pending: SecretStr
-    ) -> None:
+    ) -> Committed | None:
         """The final, durable commit: the credential slot, the mapped secrets (and for a
         self-change the connection's password), the schedule, the end of the attempt and
         of the lease, and the audit event, in one transaction of a few Core statements."""
@@ -874,6 +975,9 @@ class RotationEngine:
         with self._ended_lock:
             self._ended.add(token)
         ROTATIONS.labels("success").inc()
+        if plan.begun_at is None:
+            return None
+        return Committed(now, plan.begun_at, index, next_at)
 
     def _fail(
         self, plan: _Plan, attempt_id: str, token: str, exc: DirectoryError, *, manual: bool

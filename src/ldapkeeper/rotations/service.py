@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets as pysecrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import SecretStr
@@ -28,7 +28,7 @@ from ldapkeeper.db.models import (
     Secret,
     SecretRotation,
 )
-from ldapkeeper.db.reads import read_connection
+from ldapkeeper.db.reads import read_connection, read_session
 from ldapkeeper.db.session import Database
 from ldapkeeper.directory import DirectoryClient, DirectoryError, require_secure_transport
 from ldapkeeper.errors import BadRequest
@@ -41,8 +41,10 @@ from ldapkeeper.projects.service import get_environment, get_project
 from ldapkeeper.rotations import sealed
 from ldapkeeper.rotations.engine import (
     UNFINISHED,
+    Committed,
     ConnectionBusy,
     LeaseLost,
+    Loaded,
     Outcome,
     RotationEngine,
     rotation_method,
@@ -203,6 +205,28 @@ def public_views_of_project(session: Session, project_id: str) -> list[RotationP
     return [_public_view(row) for row in rows]
 
 
+def committed_view(view: RotationPublic, attempt_id: str, committed: Committed) -> RotationPublic:
+    """``view`` (read before the attempt began) with what the attempt's final commit wrote:
+    the view as read after it, without reading it."""
+    return view.model_copy(
+        update={
+            "active_index": committed.active_index,
+            "rotation_status": "success",
+            "last_rotation_message": None,
+            "is_last_rotation_manual": True,
+            "last_rotated_at": _utc(committed.at),
+            "last_rotation_attempted_at": _utc(committed.attempted_at),
+            "next_rotation_at": _utc(committed.next_rotation_at),
+            "last_rotation_job_id": attempt_id,
+            "updated_at": _utc(committed.at),
+        }
+    )
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.astimezone(UTC)
+
+
 def to_public(session: Session, rotation: SecretRotation) -> RotationPublic:
     """The allow-listed view of a rotation (no password, ever)."""
     session.flush()  # the view shows the session's pending changes
@@ -230,11 +254,16 @@ class RotationService:
         project_id = conn.execute(_PROJECT_OF, {"rotation_id": rotation_id}).scalar()
         if project_id is None:
             raise RotationNotFound()
+        self._allow(principal, str(project_id), action)
+        return str(project_id)
+
+    def _allow(self, principal: Principal, project_id: str, action: str) -> None:
+        """PermissionDenied unless the caller may do ``action`` on the project's rotations;
+        RotationNotFound when the caller has no role there."""
         role = access_cache(self.db).role(principal, project_id)
         if role == ProjectRole.NO_ACCESS:
             raise RotationNotFound()
         allowed(role, S, action)
-        return str(project_id)
 
     def _get(
         self, session: Session, principal: Principal, rotation_id: str, action: str
@@ -479,8 +508,16 @@ class RotationService:
 
     # ----------------------------------------------------------------- rotate
 
-    def _run_manual(self, rotation_id: str, token: str) -> Outcome:
+    def _run_manual(self, rotation_id: str, token: str, loaded: Loaded | None = None) -> Outcome:
+        """Run an attempt now: the lease is ``token``'s already, or (``loaded`` given) taken
+        here, with the attempt's first commit when it is free."""
         try:
+            if loaded is not None:
+                outcome = self.engine.run_unclaimed(loaded, token, manual=True)
+                if outcome is not None:
+                    return outcome
+                if not self.engine.claim(rotation_id, token):
+                    raise RotationInProgress()
             return self.engine.run(rotation_id, token, manual=True)
         except LeaseLost as exc:
             raise RotationInProgress() from exc
@@ -492,18 +529,27 @@ class RotationService:
     def rotate_now(
         self, *, principal: Principal, rotation_id: str, context: RequestContext
     ) -> RotationPublic:
-        """Rotate at once; 400 when a rotation of it is running or the rotation fails."""
-        with read_connection(self.db) as conn:
-            self._authorize(conn, principal, rotation_id, "rotate-secrets")
-        token = _token()
-        if not self.engine.claim(rotation_id, token):
-            raise RotationInProgress()
-        outcome = self._run_manual(rotation_id, token)
+        """Rotate at once; 400 when a rotation of it is running or the rotation fails.
+
+        One read (the view, then the rotation with its credentials once the caller is
+        allowed), the run (taking the lease with its first commit when it is free), and an
+        answer from the view with what the final commit changed."""
+        with read_session(self.db) as session:
+            view = public_view(session.connection(), rotation_id)
+            if view is None:
+                raise RotationNotFound()
+            self._allow(principal, view.project_id, "rotate-secrets")
+            loaded = self.engine.load(session, rotation_id)
+        if loaded is None:
+            raise RotationNotFound()
+        outcome = self._run_manual(rotation_id, _token(), loaded)
         if not outcome.ok:
             raise RotationFailed(
                 f"Failed to rotate the password: {outcome.message}", code=outcome.error_code
             )
-        return self._public(rotation_id)
+        if outcome.committed is None:
+            return self._public(rotation_id)
+        return committed_view(view, outcome.attempt_id, outcome.committed)
 
     # ----------------------------------------------------------------- update
 
