@@ -56,7 +56,8 @@ def test_run_unclaimed_commits_a_password_that_binds(
 ) -> None:
     rotation_id = _rotation(sched, slapd, ldap_user)
     outcome = sched.engine.run_unclaimed(_load(sched, rotation_id), "mine", manual=True)
-    assert outcome is not None and outcome.ok
+    assert outcome is not None
+    assert outcome.ok
     assert slapd.can_bind(ldap_user.dn, active_password(sched.api, rotation_id))
 
 
@@ -114,7 +115,8 @@ def test_run_unclaimed_declines_a_held_lease_without_trying(
     assert sched.engine.run_unclaimed(loaded, "mine", manual=True) is None
     with sched.api.runtime.db.read() as session:
         rotation = session.get(SecretRotation, rotation_id)
-    assert rotation is not None and rotation.lease_owner == "other"
+    assert rotation is not None
+    assert rotation.lease_owner == "other"
 
 
 def test_rotate_now_answers_the_rotation_as_read_after_it(

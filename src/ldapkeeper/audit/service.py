@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from ldapkeeper.db.base import new_id, utcnow
 from ldapkeeper.db.models import AuditEvent
+from ldapkeeper.db.prepared import Prepared, insert_of
 from ldapkeeper.identity.principal import Principal
 
 # Last guard: a key that names secret material never reaches the audit table.
@@ -82,7 +84,23 @@ def record(
     return event
 
 
-_INSERT_EVENT = insert(cast(Table, AuditEvent.__table__))
+_INSERT_EVENT = Prepared(
+    insert_of(
+        cast(Table, AuditEvent.__table__),
+        (
+            "id",
+            "type",
+            "actor_type",
+            "actor_id",
+            "actor_name",
+            "project_id",
+            "metadata",
+            "ip",
+            "user_agent",
+            "created_at",
+        ),
+    )
+)
 
 
 def insert_event(
@@ -104,7 +122,9 @@ def insert_event(
         context=context,
     )
     row["metadata"] = row.pop("event_metadata")  # the column's name
-    conn.execute(_INSERT_EVENT, row)
+    row["id"] = new_id()
+    row["created_at"] = utcnow()
+    _INSERT_EVENT.rowcount(conn, row)
 
 
 def event_columns(

@@ -10,7 +10,7 @@ The pool restores the connection's isolation level when it is returned.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy import Select
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 
+from ldapkeeper.db.prepared import Compiled, Prepared
 from ldapkeeper.db.session import Database
 
 
@@ -54,17 +55,16 @@ class PreparedSelect:
     connection: one statement without SQLAlchemy's per-execution machinery (events,
     execution contexts, result objects), which costs several times the statement itself.
 
-    Rows come back as tuples in the statement's column order, each value converted by its
-    column type's result processor (so ``UTCDateTime`` and booleans read as through
-    SQLAlchemy). Parameters are passed as they are, with no bind processing: use it for
-    statements whose parameters are strings and numbers. One statement, so no transaction is
+    Rows come back as named tuples in the statement's column order, each value converted by
+    its column type's result processor (so ``UTCDateTime`` and booleans read as through
+    SQLAlchemy); parameters go through their types' bind processors (``db.prepared``). One
+    statement, so no transaction is
     needed: on SQLite (driver transaction control off, see ``db.session``) and on
     PostgreSQL (autocommit for the statement) it reads one consistent snapshot.
     """
 
     def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
-        self._statement = statement
-        self._compiled: dict[str, Compiled] = {}
+        self._prepared = Prepared(statement)
 
     def first(self, db: Database, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row for ``params`` (values by bind parameter name), or None."""
@@ -92,40 +92,4 @@ class PreparedSelect:
     def compiled(self, dialect: Dialect) -> Compiled:
         """The statement compiled for ``dialect`` (once): its SQL in the driver's parameter
         style, how to pass parameters, and how to convert a row."""
-        compiled = self._compiled.get(dialect.name)
-        if compiled is None:
-            compiled = self._compiled[dialect.name] = Compiled.of(self._statement, dialect)
-        return compiled
-
-
-class Compiled:
-    def __init__(
-        self,
-        sql: str,
-        positions: tuple[str, ...] | None,
-        processors: Sequence[Callable[[Any], Any] | None],
-    ) -> None:
-        self.sql = sql
-        self._positions = positions
-        self._processors = processors
-
-    @classmethod
-    def of(cls, statement: Select[*tuple[Any, ...]], dialect: Dialect) -> Compiled:
-        compiled = statement.compile(dialect=dialect)
-        positions = tuple(compiled.positiontup or ()) if compiled.positional else None
-        processors = [
-            column.type._cached_result_processor(dialect, None)
-            for column in statement.selected_columns
-        ]
-        return cls(compiled.string, positions, processors)
-
-    def arguments(self, params: Mapping[str, Any]) -> tuple[Any, ...] | Mapping[str, Any]:
-        if self._positions is None:
-            return params
-        return tuple(params[name] for name in self._positions)
-
-    def convert(self, row: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(
-            value if process is None else process(value)
-            for value, process in zip(row, self._processors, strict=True)
-        )
+        return self._prepared.compiled(dialect)

@@ -43,6 +43,7 @@ from ldapkeeper.clock import Clock
 from ldapkeeper.connections.service import load_credentials, store_new_password
 from ldapkeeper.db.base import new_id
 from ldapkeeper.db.models import AppConnection, RotationAttempt, SecretRotation
+from ldapkeeper.db.prepared import Prepared, insert_of
 from ldapkeeper.db.reads import read_session
 from ldapkeeper.db.session import Database
 from ldapkeeper.directory import BindCredentials, DirectoryClient, DirectoryError
@@ -205,7 +206,7 @@ _CONNECTIONS = _table(AppConnection)
 # instead of loading and flushing ORM objects.
 
 #: A rotation, its connection and its unfinished attempt (if any), in one query.
-_LOAD = (
+_LOAD = Prepared(
     select(
         _ROTATIONS.c.project_id,
         _ROTATIONS.c.lease_owner,
@@ -254,7 +255,7 @@ _RELEASE = (
     .values(lease_owner=None, lease_until=None)
 )
 #: The fence of a new attempt: the lease is still ours (and is extended).
-_BEGIN_ANY_VERSION = (
+_BEGIN_ANY_VERSION_SQL = (
     update(_ROTATIONS)
     .where(
         _ROTATIONS.c.id == bindparam("rotation_id"),
@@ -264,15 +265,18 @@ _BEGIN_ANY_VERSION = (
 )
 #: The same, and the connection has not changed since its credentials were read (no
 #: self-change finished meanwhile).
-_BEGIN = _BEGIN_ANY_VERSION.where(
-    exists().where(
-        _CONNECTIONS.c.id == _ROTATIONS.c.connection_id,
-        _CONNECTIONS.c.version == bindparam("connection_version"),
+_BEGIN_ANY_VERSION = Prepared(_BEGIN_ANY_VERSION_SQL)
+_BEGIN = Prepared(
+    _BEGIN_ANY_VERSION_SQL.where(
+        exists().where(
+            _CONNECTIONS.c.id == _ROTATIONS.c.connection_id,
+            _CONNECTIONS.c.version == bindparam("connection_version"),
+        )
     )
 )
 #: Take a free lease and begin (``run_unclaimed``): the lease nobody holds, the connection
 #: unchanged since its credentials were read.
-_BEGIN_CLAIM = (
+_BEGIN_CLAIM = Prepared(
     update(_ROTATIONS)
     .where(
         _ROTATIONS.c.id == bindparam("rotation_id"),
@@ -288,7 +292,6 @@ _BEGIN_CLAIM = (
         last_rotation_attempted_at=bindparam("now"),
     )
 )
-_INSERT_ATTEMPT = insert(_ATTEMPTS)
 _ATTEMPT_VALUES = (
     "id",
     "rotation_id",
@@ -304,20 +307,20 @@ _ATTEMPT_VALUES = (
 #: A new attempt, inserted only when the rotation has no unfinished one. A statement of its
 #: own (on PostgreSQL its own snapshot, taken after ``_BEGIN_CLAIM`` locked the rotation's
 #: row): an attempt that another holder of the lease left unfinished is seen here.
-_INSERT_FIRST_ATTEMPT = insert(_ATTEMPTS).from_select(
-    list(_ATTEMPT_VALUES),
-    select(*(bindparam(name, type_=_ATTEMPTS.c[name].type) for name in _ATTEMPT_VALUES)).where(
-        ~exists().where(
-            _ATTEMPTS.c.rotation_id == bindparam("rotation_id"),
-            _ATTEMPTS.c.state.in_(_UNFINISHED_PARAMS),
-        )
-    ),
-).execution_options(
-    # Its rowcount says whether it inserted (SQLAlchemy keeps an INSERT's only when asked).
-    preserve_rowcount=True
+_INSERT_ATTEMPT = Prepared(insert_of(_ATTEMPTS, _ATTEMPT_VALUES))
+_INSERT_FIRST_ATTEMPT = Prepared(
+    insert(_ATTEMPTS).from_select(
+        list(_ATTEMPT_VALUES),
+        select(*(bindparam(name, type_=_ATTEMPTS.c[name].type) for name in _ATTEMPT_VALUES)).where(
+            ~exists().where(
+                _ATTEMPTS.c.rotation_id == bindparam("rotation_id"),
+                _ATTEMPTS.c.state.in_(_UNFINISHED_PARAMS),
+            )
+        ),
+    )
 )
 #: What the final commit needs of the rotation, read in its transaction.
-_COMMIT_READ = select(
+_COMMIT_READ_SQL = select(
     _ROTATIONS.c.lease_owner,
     _ROTATIONS.c.project_id,
     _ROTATIONS.c.environment_id,
@@ -331,8 +334,9 @@ _COMMIT_READ = select(
     _ROTATIONS.c.rotate_at_hours,
     _ROTATIONS.c.rotate_at_minutes,
 ).where(_ROTATIONS.c.id == bindparam("rotation_id"))
-_COMMIT_READ_LOCKED = _COMMIT_READ.with_for_update()
-_COMMIT_ATTEMPT = (
+_COMMIT_READ = Prepared(_COMMIT_READ_SQL)
+_COMMIT_READ_LOCKED = Prepared(_COMMIT_READ_SQL.with_for_update())
+_COMMIT_ATTEMPT = Prepared(
     update(_ATTEMPTS)
     .where(
         _ATTEMPTS.c.id == bindparam("attempt_id"),
@@ -341,7 +345,7 @@ _COMMIT_ATTEMPT = (
     )
     .values(state="committed", finished_at=bindparam("now"), error_code=None, message=None)
 )
-_COMMIT_ROTATION = (
+_COMMIT_ROTATION = Prepared(
     update(_ROTATIONS)
     .where(_ROTATIONS.c.id == bindparam("rotation_id"))
     .values(
@@ -551,10 +555,10 @@ class RotationEngine:
 
     def load(self, session: Session, rotation_id: str) -> Loaded | None:
         """The rotation, its connection's credentials and its unfinished attempt (one query)."""
-        row = session.connection().execute(_LOAD, {"rotation_id": rotation_id}).first()
+        row = _LOAD.first(session.connection(), {"rotation_id": rotation_id})
         if row is None:
             return None
-        values = row._mapping
+        values = row._asdict()
         connection = AppConnection(
             **{name: values[f"connection_{name}"] for name in _CONNECTION_FIELDS}
         )
@@ -673,16 +677,16 @@ class RotationEngine:
             }
             if claim:
                 # Raising rolls the block back: nothing of it is committed.
-                if conn.execute(_BEGIN_CLAIM, fence).rowcount != 1:
+                if _BEGIN_CLAIM.rowcount(conn, fence) != 1:
                     raise _NotClaimed()
-                if conn.execute(_INSERT_FIRST_ATTEMPT, attempt).rowcount != 1:
+                if _INSERT_FIRST_ATTEMPT.rowcount(conn, attempt) != 1:
                     raise _NotClaimed()
             else:
-                if conn.execute(_BEGIN, fence).rowcount != 1:
+                if _BEGIN.rowcount(conn, fence) != 1:
                     # Lease lost, or the connection changed after its credentials were read.
                     self._reload_credentials(session, plan, start.method, token)
-                    conn.execute(_BEGIN_ANY_VERSION, fence)
-                conn.execute(_INSERT_ATTEMPT, attempt)
+                    _BEGIN_ANY_VERSION.rowcount(conn, fence)
+                _INSERT_ATTEMPT.rowcount(conn, attempt)
         plan.pending = SecretStr(password)
         plan.fresh = True
         plan.begun_at = now
@@ -906,13 +910,13 @@ class RotationEngine:
         with self.db.write() as session:
             conn = session.connection()
             read = _COMMIT_READ_LOCKED if self._row_locks else _COMMIT_READ
-            rotation = conn.execute(read, {"rotation_id": rotation_id}).first()
+            rotation = read.first(conn, {"rotation_id": rotation_id})
             if rotation is None or rotation.lease_owner != token:
                 raise LeaseLost(rotation_id)
-            ended = conn.execute(
-                _COMMIT_ATTEMPT, {"attempt_id": attempt_id, "token": token, "now": now}
+            ended = _COMMIT_ATTEMPT.rowcount(
+                conn, {"attempt_id": attempt_id, "token": token, "now": now}
             )
-            if ended.rowcount != 1:
+            if ended != 1:
                 raise LeaseLost(attempt_id)
             project_id = rotation.project_id
             slots = sealed.open_slots(
@@ -930,8 +934,8 @@ class RotationEngine:
                 if rotation.is_auto_rotation_enabled
                 else None
             )
-            conn.execute(
-                _COMMIT_ROTATION,
+            _COMMIT_ROTATION.rowcount(
+                conn,
                 {
                     "rotation_id": rotation_id,
                     "credentials": sealed.seal_slots(

@@ -28,6 +28,7 @@ from ldapkeeper.db.models import (
     Secret,
     SecretRotation,
 )
+from ldapkeeper.db.prepared import Prepared
 from ldapkeeper.db.reads import read_connection, read_session
 from ldapkeeper.db.session import Database
 from ldapkeeper.directory import DirectoryClient, DirectoryError, require_secure_transport
@@ -186,7 +187,7 @@ def _public_view(row: Row[*tuple[Any, ...]]) -> RotationPublic:
     )
 
 
-_PUBLIC_ONE = _PUBLIC.where(SecretRotation.id == bindparam("rotation_id"))
+_PUBLIC_ONE = Prepared(_PUBLIC.where(SecretRotation.id == bindparam("rotation_id")))
 _PUBLIC_OF_PROJECT = _PUBLIC.where(SecretRotation.project_id == bindparam("project_id")).order_by(
     SecretRotation.name
 )
@@ -195,7 +196,7 @@ _PROJECT_OF = select(SecretRotation.project_id).where(SecretRotation.id == bindp
 
 def public_view(conn: Connection, rotation_id: str) -> RotationPublic | None:
     """The allow-listed view of a rotation (no password, ever), in one query."""
-    row = conn.execute(_PUBLIC_ONE, {"rotation_id": rotation_id}).first()
+    row = _PUBLIC_ONE.first(conn, {"rotation_id": rotation_id})
     return None if row is None else _public_view(row)
 
 

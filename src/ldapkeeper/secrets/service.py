@@ -15,15 +15,16 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, partial
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import Select, and_, bindparam, delete, exists, insert, select, update
+from sqlalchemy import Table, and_, bindparam, delete, exists, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ldapkeeper.db.base import new_id, utcnow
 from ldapkeeper.db.models import Environment, Folder, Project, Secret, SecretVersion
+from ldapkeeper.db.prepared import Prepared, insert_of
 from ldapkeeper.db.reads import PreparedSelect
 from ldapkeeper.db.session import Database
 from ldapkeeper.kms.keyring import KeyRing, Scope
@@ -245,12 +246,19 @@ def _bump(session: Session, keyring: KeyRing, secret: Secret, value: str) -> Non
 
 # --- the rotation engine's functions --------------------------------------------------------
 
+_INSERT_VERSIONS = Prepared(
+    insert_of(
+        cast(Table, SecretVersion.__table__),
+        ("id", "secret_id", "version", "key", "comment", "value_sealed", "created_at"),
+    )
+)
+
 
 @cache
-def _managed_find(count: int) -> Select[str, str, int, str, str | None]:
+def _managed_find(count: int) -> Prepared:
     """The managed secrets of a folder among ``count`` keys (``key_0``...): one statement
     per count, compiled once (an expanding IN would be re-rendered on every execution)."""
-    return (
+    return Prepared(
         select(Secret.id, Secret.key, Secret.version, Secret.comment, Secret.managed_by_rotation_id)
         .where(
             Secret.folder_id == bindparam("folder_id"),
@@ -261,7 +269,7 @@ def _managed_find(count: int) -> Select[str, str, int, str, str | None]:
     )
 
 
-_MANAGED_BUMP = (
+_MANAGED_BUMP = Prepared(
     update(Secret)
     .where(Secret.id == bindparam("b_id"))
     .values(
@@ -297,9 +305,8 @@ def write_managed_secrets(
     conn = session.connection()
     found = {
         row.key: row
-        for row in conn.execute(
-            _managed_find(len(values)),
-            {"folder_id": folder_id, **{f"key_{i}": key for i, key in enumerate(values)}},
+        for row in _managed_find(len(values)).all(
+            conn, {"folder_id": folder_id, **{f"key_{i}": key for i, key in enumerate(values)}}
         )
     }
     for key, row in found.items():
@@ -360,9 +367,8 @@ def write_managed_secrets(
         except IntegrityError:
             # Another transaction created one of these keys in this folder first.
             raise SecretAlreadyExists(", ".join(str(c["key"]) for c in created)) from None
-    if bumped:
-        conn.execute(_MANAGED_BUMP, bumped)
-    conn.execute(insert(SecretVersion), versions)
+    _MANAGED_BUMP.executemany(conn, bumped)
+    _INSERT_VERSIONS.executemany(conn, versions)
 
 
 def rename_managed_secret(
