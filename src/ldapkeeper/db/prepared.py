@@ -142,6 +142,10 @@ class Prepared:
         """Run it once per parameter set of ``rows``."""
         if not rows:
             return
+        if len(rows) == 1:
+            # One round trip either way, without psycopg's pipeline set-up for a batch.
+            self.rowcount(conn, rows[0])
+            return
         compiled = self.compiled(conn.dialect)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:

@@ -328,21 +328,27 @@ class Database:
             return
         key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
         suffix = "_shared" if shared else ""
-        conn = self._lock_engine.connect()
+        # The driver's own connection and cursor: two one-statement round trips that need
+        # nothing of SQLAlchemy's execution machinery (the pool's checks still apply).
+        raw = self._lock_engine.raw_connection()
         try:
-            conn.execute(text(f"SELECT pg_advisory_lock{suffix}(:key)"), {"key": key})
+            cursor = raw.cursor()
             try:
-                yield
-            finally:
+                cursor.execute(f"SELECT pg_advisory_lock{suffix}(%s)", (key,))
                 try:
-                    conn.execute(text(f"SELECT pg_advisory_unlock{suffix}(:key)"), {"key": key})
-                except Exception:
-                    # Never hand a connection that may still hold the lock back to the
-                    # pool: closing it ends its session, and the lock with it.
-                    conn.invalidate()
-                    raise
+                    yield
+                finally:
+                    try:
+                        cursor.execute(f"SELECT pg_advisory_unlock{suffix}(%s)", (key,))
+                    except Exception:
+                        # Never hand a connection that may still hold the lock back to the
+                        # pool: closing it ends its session, and the lock with it.
+                        raw.invalidate()
+                        raise
+            finally:
+                cursor.close()
         finally:
-            conn.close()
+            raw.close()
 
     def lock_installation(self, session: Session) -> None:
         """Serialize install-time work (bootstrap) across processes until the transaction ends."""
