@@ -7,6 +7,7 @@ own slapd is stopped.
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from tests.support.slapd import LdapUser, SlapdServer
 
 from ldapkeeper.rotations.engine import LeaseLost
 from ldapkeeper.rotations.schedule import LEASE_SECONDS
+from ldapkeeper.rotations.scheduler import RotationWorker
 
 ROTATIONS = "/api/v2/secret-rotations/ldap-password"
 
@@ -207,6 +209,55 @@ def test_manual_rotate_while_one_runs_is_refused(
     scheduling.gate.release("directory-changed")
     assert response.status_code == 400
     assert response.json()["message"] == "A rotation is already in progress"
+
+
+def _due_weekly_rotations(scheduling: Scheduling, directory: SlapdServer, count: int) -> None:
+    """``count`` weekly rotations of their own accounts, all due at ``FIRST_DUE``."""
+    api = scheduling.api
+    connection = slapd_admin_connection(api, directory)
+    for n in range(count):
+        dn = directory.add_user(f"queued-{n}-{os.urandom(3).hex()}", "Initial-password-0")
+        body = rotation_body(
+            api,
+            connection["id"],
+            dn,
+            name=f"queued-{n}",
+            secret_path=f"/queued-{n}",
+            rotationInterval=7,
+            rotateAtUtc={"hours": 2, "minutes": 30},
+        )
+        create_rotation(api, body)
+    scheduling.clock.set(FIRST_DUE)
+
+
+def _claimed_at_once(worker: RotationWorker) -> int:
+    """How many due rotations one claim of an idle ``worker`` takes."""
+    try:
+        return worker.run_once()
+    finally:
+        assert worker.wait_idle(30)
+
+
+def test_a_worker_claims_one_batch_beyond_its_threads(
+    scheduling: Scheduling, slapd: SlapdServer
+) -> None:
+    _due_weekly_rotations(scheduling, slapd, 6)
+    worker = RotationWorker(scheduling.engine, concurrency=4, per_host_limit=4)
+    try:
+        assert _claimed_at_once(worker) == 5
+    finally:
+        worker.stop()
+
+
+def test_a_worker_of_fewer_than_four_threads_claims_no_more_than_it_runs(
+    scheduling: Scheduling, slapd: SlapdServer
+) -> None:
+    _due_weekly_rotations(scheduling, slapd, 3)
+    worker = RotationWorker(scheduling.engine, concurrency=1, per_host_limit=4)
+    try:
+        assert _claimed_at_once(worker) == 1
+    finally:
+        worker.stop()
 
 
 # -- failures, retries, outage --------------------------------------------------------------

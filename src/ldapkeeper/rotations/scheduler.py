@@ -80,6 +80,12 @@ class RotationWorker:
         self.engine = engine
         self.concurrency = concurrency
         self.per_host_limit = per_host_limit
+        # Claimed at most: the threads' work and one claim batch more (``_loop`` claims in
+        # batches of a quarter of the threads), so that a rotation that ends finds the next
+        # one already claimed instead of idling through a claim. Below four threads, none
+        # more: a claim never waits behind a rotation that holds the only thread.
+        self._batch = max(1, concurrency // 4)
+        self._capacity = concurrency + concurrency // 4
         self.poll_seconds = poll_seconds
         self.lease_seconds = engine.lease_seconds
         self.worker_id = worker_id or uuid.uuid4().hex[:12]
@@ -174,9 +180,10 @@ class RotationWorker:
         return claimed
 
     def run_once(self) -> int:
-        """Claim what fits in the pool and submit it; returns how many were claimed."""
+        """Claim what fits in the pool and its queue and submit it; returns how many were
+        claimed."""
         with self._held_lock:
-            free = self.concurrency - len(self._held)
+            free = self._capacity - len(self._held)
         claimed = self._claim(free)
         for rotation_id, token, host in claimed:
             with self._held_lock:
@@ -229,12 +236,12 @@ class RotationWorker:
     # ------------------------------------------------------------------ loops
 
     def _loop(self) -> None:
-        batch = max(1, self.concurrency // 4)
+        batch = self._batch
         while not self._stop.is_set():
             # Cleared before claiming: a rotation that ends during the claim wakes the wait.
             self._wake.clear()
             with self._held_lock:
-                free = self.concurrency - len(self._held)
+                free = self._capacity - len(self._held)
             claimed = 0
             if free >= batch:
                 try:
