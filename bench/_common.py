@@ -15,6 +15,7 @@ import platform
 import resource
 import secrets
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -28,7 +29,7 @@ from typing import Any
 
 import httpx
 import ldap  # type: ignore[import-untyped, unused-ignore]
-from tests.support import ldapclient
+from tests.support import ldapclient, procs
 from tests.support.certs import make_pki
 from tests.support.slapd import SlapdServer, find_binary, ssha
 
@@ -109,6 +110,11 @@ def rss_mib(pid: int | None = None) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def rss_tree_mib(pid: int) -> float:
+    """Resident set size of ``pid`` and its descendants, in MiB."""
+    return sum(rss_mib(member) for member in procs.process_tree(pid))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -387,7 +393,8 @@ class Child:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.terminate()
+            # The whole session: a serve of several processes stops with its supervisor.
+            os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:

@@ -1,15 +1,16 @@
 """Figure 1: rotation throughput of the service against a bare python-ldap loop.
 
-For each database backend, one ``ldapkeeper serve`` (server + in-process worker) and one
-private slapd shared by everything:
+For each database backend, one ``ldapkeeper serve`` (server + in-process worker; on
+PostgreSQL two processes on one port, ``LDAPKEEPER_SERVE_PROCESSES=2``, one per core of the
+machine: SQLite is written by one process) and one private slapd shared by everything:
 
 - ``bare``: 8 threads, each with one admin connection bound over ldaps:// and reused,
   ``passwd_s`` on the target, then a bind as the target on a fresh ldaps:// connection;
 - ``rotate_now``: the same accounts rotated through ``POST .../rotate-secrets`` by 8
   concurrent HTTP clients (keep-alive, one ``http.client`` connection per client);
 - ``scheduled``: all rotations made due at once (``due_at`` set to now in the database)
-  and drained by the server's worker, which runs 8 at once (worker concurrency and
-  per-host limit 8, the bare loop's 8 threads).
+  and drained by the server's workers, which run 8 at once in all (worker concurrency and
+  per-host limit 8 divided between the processes: the bare loop's 8 threads).
 
 The bare loop runs just before and just after each service run, on the same accounts; the
 ratio is the service's rate over the mean of those two bare rates (the machine is shared,
@@ -33,12 +34,18 @@ import sqlalchemy as sa
 from bench import _common as c
 
 CONCURRENCY = 8
+#: ``serve`` processes: SQLite is written by one process; on PostgreSQL the service scales
+#: out, here one process per core of the machine (``LDAPKEEPER_SERVE_PROCESSES``).
+SERVE_PROCESSES = {"sqlite": 1, "postgresql": 2}
 
 
 class Service:
-    """A running ``ldapkeeper serve`` with an admin token."""
+    """A running ``ldapkeeper serve`` with an admin token: ``processes`` processes on one
+    port, each running its share of the 8 rotations at once."""
 
-    def __init__(self, backend: str, database_url: str, workdir: Path, **env: str) -> None:
+    def __init__(
+        self, backend: str, database_url: str, workdir: Path, processes: int = 1, **env: str
+    ) -> None:
         self.backend = backend
         self.database_url = database_url
         self.port = c.free_port()
@@ -51,9 +58,11 @@ class Service:
             database_url,
             LDAPKEEPER_PORT=str(self.port),
             LDAPKEEPER_ROOT_KEY=self.root_key,
-            LDAPKEEPER_WORKER_CONCURRENCY=str(CONCURRENCY),
-            # As many rotations at once against the one directory as the bare loop's threads.
-            LDAPKEEPER_WORKER_PER_HOST_LIMIT=str(CONCURRENCY),
+            LDAPKEEPER_SERVE_PROCESSES=str(processes),
+            # As many rotations at once against the one directory as the bare loop's
+            # threads, shared out between the processes (each has its own worker).
+            LDAPKEEPER_WORKER_CONCURRENCY=str(CONCURRENCY // processes),
+            LDAPKEEPER_WORKER_PER_HOST_LIMIT=str(CONCURRENCY // processes),
             **env,
         )
         self.child = c.Child(["serve"], self.env, self.data_dir / "server.log")
@@ -259,7 +268,9 @@ def beside_bare(
 
 def run_backend(backend: str, dirx: c.Directory, count: int) -> None:
     with c.database(backend, dirx.workdir) as url:
-        service = Service(backend, url, dirx.workdir)
+        processes = SERVE_PROCESSES[backend]
+        c.figure(f"{backend}.serve_processes", processes)
+        service = Service(backend, url, dirx.workdir, processes)
         try:
             connection_id = service.create_connection(dirx)
             accounts = dirx.add_accounts(count, prefix=f"tp-{backend}")
@@ -276,7 +287,7 @@ def run_backend(backend: str, dirx: c.Directory, count: int) -> None:
             beside_bare(
                 f"{backend}.scheduled", dirx, accounts, lambda: scheduled(service, count), check
             )
-            c.figure(f"{backend}.server_rss", c.rss_mib(service.child.pid), "MiB")
+            c.figure(f"{backend}.server_rss", c.rss_tree_mib(service.child.pid), "MiB")
         finally:
             service.stop()
 

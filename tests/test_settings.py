@@ -86,6 +86,16 @@ def test_invalid_cidr_in_allowed_networks_is_rejected(monkeypatch: pytest.Monkey
         Settings()
 
 
+def test_serve_runs_one_process_by_default() -> None:
+    assert Settings().serve_processes == 1
+
+
+def test_serve_processes_below_one_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LDAPKEEPER_SERVE_PROCESSES", "0")
+    with pytest.raises(ValidationError, match="serve_processes"):
+        Settings()
+
+
 def test_default_database_is_sqlite_file_in_data_dir(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     assert settings.effective_database_url == f"sqlite:///{tmp_path / 'data' / 'ldapkeeper.db'}"

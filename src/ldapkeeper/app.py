@@ -22,6 +22,7 @@ from ldapkeeper.api.routers import (
     status,
 )
 from ldapkeeper.audit.queue import audit_queue
+from ldapkeeper.logs import configure_logging
 from ldapkeeper.runtime import Runtime, build_runtime
 from ldapkeeper.settings import Settings
 from ldapkeeper.ui import routes as ui_routes
@@ -77,5 +78,10 @@ def create_app(runtime: Runtime) -> FastAPI:
 
 
 def app_from_environment() -> FastAPI:
-    """For ``uvicorn --factory ldapkeeper.app:app_from_environment``."""
-    return create_app(build_runtime(Settings()))
+    """The app from the ``LDAPKEEPER_*`` settings: for ``uvicorn --factory
+    ldapkeeper.app:app_from_environment``, and for each of several ``serve`` processes
+    (``LDAPKEEPER_SERVE_PROCESSES``), on a database the first one has already migrated and
+    bootstrapped."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(build_runtime(settings))

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=10, ge=1)
     login_window_seconds: int = Field(default=300, ge=1)
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
+    # ``serve`` processes sharing the port (PostgreSQL only: SQLite has one writer process).
+    serve_processes: int = Field(default=1, ge=1, le=64)
     run_worker: bool = True
     worker_concurrency: int = Field(default=8, ge=1, le=256)
     # At most this many rotations at once against one directory host, per worker process.

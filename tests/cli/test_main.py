@@ -187,3 +187,14 @@ def test_bootstrap_prints_only_the_credentials_it_generated(env: dict[str, str])
     assert result.exit_code == 0, result.output
     assert "client secret:" in result.output
     assert "canary" not in result.output
+
+
+def test_serve_refuses_several_processes_on_sqlite(env: dict[str, str]) -> None:
+    result = _run({**env, "LDAPKEEPER_SERVE_PROCESSES": "2"}, "serve")
+    assert result.exit_code == 2
+    assert "needs PostgreSQL" in result.output
+
+
+def test_serve_refusing_several_processes_creates_no_database(env: dict[str, str]) -> None:
+    _run({**env, "LDAPKEEPER_SERVE_PROCESSES": "2"}, "serve")
+    assert not Path(env["LDAPKEEPER_DATA_DIR"], "ldapkeeper.db").exists()

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -105,3 +106,20 @@ def _log_tail(log_path: os.PathLike[str] | None, lines: int = 30) -> str:
     except OSError:
         return ""
     return "\n--- log tail ---\n" + "".join(tail)
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process descended from it (read from ``/proc``)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    tree, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        tree.append(current)
+        queue.extend(children.get(current, []))
+    return tree

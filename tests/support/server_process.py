@@ -84,6 +84,11 @@ class ServerProcess:
         return env
 
     @property
+    def pid(self) -> int | None:
+        """The server's process id (its process group's), while it runs."""
+        return None if self._proc is None else self._proc.pid
+
+    @property
     def is_running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 

@@ -58,6 +58,14 @@ def serve() -> None:
 
     settings = Settings()
     configure_logging(settings.log_level)
+    processes = settings.serve_processes
+    if processes > 1 and settings.is_sqlite:
+        typer.echo(
+            "error: LDAPKEEPER_SERVE_PROCESSES above 1 needs PostgreSQL "
+            "(SQLite is written by one process)",
+            err=True,
+        )
+        raise typer.Exit(2)
     runtime = build_runtime(settings)
     _print_bootstrap(runtime.bootstrap_result)
     print(
@@ -66,8 +74,22 @@ def serve() -> None:
         file=sys.stderr,
         flush=True,
     )
+    if processes == 1:
+        uvicorn.run(
+            create_app(runtime),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=True,
+        )
+        return
+    # Migrated and bootstrapped above; each process builds its own runtime (and runs its own
+    # rotation worker, which claims with SKIP LOCKED beside the others).
+    runtime.db.dispose()
     uvicorn.run(
-        create_app(runtime),
+        "ldapkeeper.app:app_from_environment",
+        factory=True,
+        workers=processes,
         host=settings.host,
         port=settings.port,
         log_config=None,
