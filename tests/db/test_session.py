@@ -245,3 +245,24 @@ def test_postgres_cross_process_lock_is_held_on_the_server_for_the_block(
         database.dispose()
     assert sorted([*before, mode]) == during
     assert after == before
+
+
+@pytest.fixture
+def postgres_db(postgres_url: str) -> Iterator[Database]:
+    database = Database(postgres_url)
+    upgrade(database)
+    yield database
+    database.dispose()
+
+
+def _synchronous_commit(database: Database, *, durable: bool) -> str:
+    with database.write(durable=durable) as session:
+        return str(session.execute(text("SHOW synchronous_commit")).scalar())
+
+
+def test_postgres_bookkeeping_writes_do_not_wait_for_the_disk(postgres_db: Database) -> None:
+    assert _synchronous_commit(postgres_db, durable=False) == "off"
+
+
+def test_postgres_writes_wait_for_the_disk(postgres_db: Database) -> None:
+    assert _synchronous_commit(postgres_db, durable=True) == "on"

@@ -4,9 +4,11 @@ declined (nothing changed) whenever that would be unsafe. On SQLite and PostgreS
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from tests.support.app import Api
 from tests.support.rotations import (
     Scheduling,
@@ -130,3 +132,14 @@ def test_rotate_now_answers_the_rotation_as_read_after_it(
     assert answered.status_code == 200, answered.text
     read = api.client.get(url, headers=api.admin)
     assert answered.json() == read.json()
+
+
+def test_a_connection_being_read_again_answers_from_the_expired_entry(
+    sched: Scheduling, slapd: SlapdServer, ldap_user: LdapUser
+) -> None:
+    engine = sched.engine
+    connection_id = _load(sched, _rotation(sched, slapd, ldap_user)).connection_id
+    engine._self_cache[connection_id] = (0.0, frozenset({"remembered"}))  # expired
+    engine._self_refreshing.add(connection_id)  # another thread is reading it again
+    # No query: the session is never used.
+    assert engine._self_rotations(cast(Session, None), connection_id) == frozenset({"remembered"})

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from ldapkeeper.db.base import new_id, utcnow
 from ldapkeeper.db.models import AuditEvent
-from ldapkeeper.db.prepared import Prepared, insert_of
+from ldapkeeper.db.prepared import Batch, Prepared, insert_of
 from ldapkeeper.identity.principal import Principal
 
 # Last guard: a key that names secret material never reaches the audit table.
@@ -104,7 +104,7 @@ _INSERT_EVENT = Prepared(
 
 
 def insert_event(
-    conn: Connection,
+    target: Connection | Batch,
     *,
     event_type: str,
     actor: Principal | None,
@@ -112,8 +112,9 @@ def insert_event(
     metadata: Mapping[str, Any],
     context: RequestContext | None = None,
 ) -> None:
-    """``record`` as one Core INSERT on the transaction's connection, for hot write paths
-    that have no ORM object to flush: it commits or rolls back with the change."""
+    """``record`` as one Core INSERT on the transaction's connection (or sent in a batch of
+    its statements), for hot write paths that have no ORM object to flush: it commits or
+    rolls back with the change."""
     row = event_columns(
         event_type=event_type,
         actor=actor,
@@ -124,7 +125,10 @@ def insert_event(
     row["metadata"] = row.pop("event_metadata")  # the column's name
     row["id"] = new_id()
     row["created_at"] = utcnow()
-    _INSERT_EVENT.rowcount(conn, row)
+    if isinstance(target, Batch):
+        target.send(_INSERT_EVENT, row)
+    else:
+        _INSERT_EVENT.rowcount(target, row)
 
 
 def event_columns(

@@ -161,3 +161,65 @@ def insert_of(table: Table, columns: Sequence[str]) -> Insert:
     return insert(table).values(
         {name: bindparam(name, type_=table.c[name].type) for name in columns}
     )
+
+
+class Sent:
+    """The answer to a statement sent in a ``batch``: read it once the block has ended."""
+
+    def __init__(self, cursor: Any, compiled: Compiled) -> None:
+        self._cursor = cursor
+        self._compiled = compiled
+
+    @property
+    def rowcount(self) -> int:
+        """The number of rows it matched (an UPDATE, INSERT or DELETE)."""
+        return int(self._cursor.rowcount)
+
+    def all(self) -> list[Any]:
+        """Every row (converted, as ``Prepared.all``)."""
+        try:
+            return [self._compiled.convert(row) for row in self._cursor.fetchall()]
+        finally:
+            self._cursor.close()
+
+
+class Batch:
+    """Statements of one transaction that need not wait for each other's answers."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._driver = conn.connection.dbapi_connection
+        self._dialect = conn.dialect
+
+    def send(self, statement: Prepared, params: Mapping[str, Any]) -> Sent:
+        """Send ``statement``; its answer is read from the result after the block."""
+        compiled = statement.compiled(self._dialect)
+        cursor = self._driver.cursor()  # type: ignore[union-attr]
+        cursor.execute(compiled.sql, compiled.arguments(params))
+        return Sent(cursor, compiled)
+
+    def send_many(self, statement: Prepared, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Send ``statement`` once per parameter set of ``rows`` (nothing for none)."""
+        if not rows:
+            return
+        compiled = statement.compiled(self._dialect)
+        cursor = self._driver.cursor()  # type: ignore[union-attr]
+        cursor.executemany(compiled.sql, [compiled.arguments(row) for row in rows])  # type: ignore[arg-type]
+
+
+@contextmanager
+def batch(conn: Connection) -> Iterator[Batch]:
+    """A block whose statements (``Batch.send``) go out without waiting for each other.
+
+    On PostgreSQL they travel in one psycopg pipeline: one round trip for all of them (and
+    for the transaction's BEGIN when they are its first statements). Their answers, and
+    any error, arrive when the block ends: read results after it, never inside, and run
+    nothing else on the connection inside it. On SQLite (in process, no round trips) they
+    run one by one as they are sent. Either way they are statements of the connection's
+    transaction: an error rolls all of it back with the rest.
+    """
+    if conn.dialect.name == "postgresql":
+        driver = conn.connection.dbapi_connection
+        with driver.pipeline():  # type: ignore[union-attr]
+            yield Batch(conn)
+        return
+    yield Batch(conn)

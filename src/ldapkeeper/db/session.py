@@ -20,6 +20,8 @@ from sqlalchemy import Engine, Executable, create_engine, event, exc, text
 from sqlalchemy.engine import Connection, RootTransaction
 from sqlalchemy.orm import Session, sessionmaker
 
+from ldapkeeper.db.prepared import Prepared, batch
+
 _BEGIN_OPTION = "ldapkeeper_sqlite_begin"
 # PostgreSQL advisory lock id that serializes migration and bootstrap across processes.
 INSTALL_LOCK_ID = 0x6C646B70
@@ -36,6 +38,7 @@ MAX_GROUP = 64
 #: SQLAlchemy then replaces every connection of the pool opened before the failure.
 PING_AFTER_IDLE_SECONDS = 5.0
 _IDLE_SINCE = "ldapkeeper_idle_since"
+_SYNCHRONOUS_COMMIT_OFF = Prepared(text("SET LOCAL synchronous_commit = off"))
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -297,7 +300,9 @@ class Database:
             return
         with self._writer() as session, session.begin():
             if not durable:
-                session.execute(text("SET LOCAL synchronous_commit = off"))
+                # Sent with the transaction's BEGIN: one round trip for both.
+                with batch(session.connection()) as sending:
+                    sending.send(_SYNCHRONOUS_COMMIT_OFF, {})
             yield session
 
     def execute_lease(self, statement: Executable, params: Mapping[str, Any]) -> int:

@@ -43,7 +43,7 @@ from ldapkeeper.clock import Clock
 from ldapkeeper.connections.service import load_credentials, store_new_password
 from ldapkeeper.db.base import new_id
 from ldapkeeper.db.models import AppConnection, RotationAttempt, SecretRotation
-from ldapkeeper.db.prepared import Prepared, insert_of
+from ldapkeeper.db.prepared import Prepared, batch, insert_of
 from ldapkeeper.db.reads import read_session
 from ldapkeeper.db.session import Database
 from ldapkeeper.directory import BindCredentials, DirectoryClient, DirectoryError
@@ -59,7 +59,7 @@ from ldapkeeper.rotations.schedule import (
     retry_delay,
 )
 from ldapkeeper.rotations.schemas import LdapPasswordParameters
-from ldapkeeper.secrets.service import write_managed_secrets
+from ldapkeeper.secrets.service import prepare_managed_writes, send_managed_find
 
 log = logging.getLogger("ldapkeeper.rotations")
 
@@ -465,6 +465,8 @@ class RotationEngine:
         # connection id -> (valid until, rotations that change its bind account's password)
         self._self_cache: dict[str, tuple[float, frozenset[str]]] = {}
         self._self_lock = threading.Lock()
+        # Connections whose self-changing rotations one thread is reading again right now.
+        self._self_refreshing: set[str] = set()
 
     # ----------------------------------------------------------------- leases
 
@@ -675,18 +677,19 @@ class RotationEngine:
                 "failed_probes": 0,
                 "started_at": now,
             }
-            if claim:
-                # Raising rolls the block back: nothing of it is committed.
-                if _BEGIN_CLAIM.rowcount(conn, fence) != 1:
-                    raise _NotClaimed()
-                if _INSERT_FIRST_ATTEMPT.rowcount(conn, attempt) != 1:
-                    raise _NotClaimed()
-            else:
-                if _BEGIN.rowcount(conn, fence) != 1:
-                    # Lease lost, or the connection changed after its credentials were read.
-                    self._reload_credentials(session, plan, start.method, token)
-                    _BEGIN_ANY_VERSION.rowcount(conn, fence)
-                _INSERT_ATTEMPT.rowcount(conn, attempt)
+            # The fence and the attempt go out together (one round trip on PostgreSQL); a
+            # fence that did not hold is acted on after, and raising rolls the block back.
+            with batch(conn) as sending:
+                fenced = sending.send(_BEGIN_CLAIM if claim else _BEGIN, fence)
+                inserted = sending.send(
+                    _INSERT_FIRST_ATTEMPT if claim else _INSERT_ATTEMPT, attempt
+                )
+            if claim and (fenced.rowcount != 1 or inserted.rowcount != 1):
+                raise _NotClaimed()
+            if fenced.rowcount != 1:
+                # Lease lost, or the connection changed after its credentials were read.
+                self._reload_credentials(session, plan, start.method, token)
+                _BEGIN_ANY_VERSION.rowcount(conn, fence)
         plan.pending = SecretStr(password)
         plan.fresh = True
         plan.begun_at = now
@@ -771,19 +774,32 @@ class RotationEngine:
         cached = self._cached_self_rotations(connection_id)
         if cached is not None:
             return cached
-        now = time.monotonic()
-        bind_dn = session.scalar(select(AppConnection.dn).where(AppConnection.id == connection_id))
-        if bind_dn is None or ("@" in bind_dn and "=" not in bind_dn):
-            return None
-        rows = session.execute(
-            select(SecretRotation.id, SecretRotation.target_dn).where(
-                SecretRotation.connection_id == connection_id
-            )
-        ).all()
-        found = frozenset(rid for rid, target in rows if self._same_dn(target, bind_dn))
         with self._self_lock:
-            self._self_cache[connection_id] = (now + SELF_ROTATIONS_SECONDS, found)
-        return found
+            expired = self._self_cache.get(connection_id)
+            if expired is not None and connection_id in self._self_refreshing:
+                # Another thread is reading it again (one query for all of them): the
+                # answer it replaces, older by the moments that read takes.
+                return expired[1]
+            self._self_refreshing.add(connection_id)
+        try:
+            now = time.monotonic()
+            bind_dn = session.scalar(
+                select(AppConnection.dn).where(AppConnection.id == connection_id)
+            )
+            if bind_dn is None or ("@" in bind_dn and "=" not in bind_dn):
+                return None
+            rows = session.execute(
+                select(SecretRotation.id, SecretRotation.target_dn).where(
+                    SecretRotation.connection_id == connection_id
+                )
+            ).all()
+            found = frozenset(rid for rid, target in rows if self._same_dn(target, bind_dn))
+            with self._self_lock:
+                self._self_cache[connection_id] = (now + SELF_ROTATIONS_SECONDS, found)
+            return found
+        finally:
+            with self._self_lock:
+                self._self_refreshing.discard(connection_id)
 
     def _same_dn(self, a: str, b: str) -> bool:
         try:
@@ -904,20 +920,23 @@ class RotationEngine:
     ) -> Committed | None:
         """The final, durable commit: the credential slot, the mapped secrets (and for a
         self-change the connection's password), the schedule, the end of the attempt and
-        of the lease, and the audit event, in one transaction of a few Core statements."""
+        of the lease, and the audit event, in one transaction of a few Core statements.
+
+        On PostgreSQL it takes four round trips besides the COMMIT: the rotation's row
+        (locked, with the BEGIN), then the end of the attempt, the rotation's update and the
+        look-up of its secrets together, then the secrets' new versions and the audit event
+        together (``db.prepared.batch``)."""
         now = self.clock.now()
         rotation_id = plan.rotation_id
         with self.db.write() as session:
             conn = session.connection()
             read = _COMMIT_READ_LOCKED if self._row_locks else _COMMIT_READ
-            rotation = read.first(conn, {"rotation_id": rotation_id})
+            with batch(conn) as sending:
+                rows = sending.send(read, {"rotation_id": rotation_id})
+            found = rows.all()
+            rotation = found[0] if found else None
             if rotation is None or rotation.lease_owner != token:
                 raise LeaseLost(rotation_id)
-            ended = _COMMIT_ATTEMPT.rowcount(
-                conn, {"attempt_id": attempt_id, "token": token, "now": now}
-            )
-            if ended != 1:
-                raise LeaseLost(attempt_id)
             project_id = rotation.project_id
             slots = sealed.open_slots(
                 session, self.keyring, project_id, rotation_id, rotation.credentials_sealed
@@ -934,48 +953,62 @@ class RotationEngine:
                 if rotation.is_auto_rotation_enabled
                 else None
             )
-            _COMMIT_ROTATION.rowcount(
-                conn,
-                {
-                    "rotation_id": rotation_id,
-                    "credentials": sealed.seal_slots(
-                        session, self.keyring, project_id, rotation_id, slots
-                    ),
-                    "index": index,
-                    "manual": plan.manual,
-                    "now": now,
-                    "next": next_at,
-                },
-            )
+            credentials = sealed.seal_slots(session, self.keyring, project_id, rotation_id, slots)
             mapping = rotation.secrets_mapping
-            write_managed_secrets(
+            values = {
+                mapping["dn"]: plan.target_dn,
+                mapping["password"]: pending.get_secret_value(),
+            }
+            # The end of the attempt is checked once the three are back; if it did not
+            # hold, raising rolls all of them back.
+            with batch(conn) as sending:
+                ended = sending.send(
+                    _COMMIT_ATTEMPT, {"attempt_id": attempt_id, "token": token, "now": now}
+                )
+                sending.send(
+                    _COMMIT_ROTATION,
+                    {
+                        "rotation_id": rotation_id,
+                        "credentials": credentials,
+                        "index": index,
+                        "manual": plan.manual,
+                        "now": now,
+                        "next": next_at,
+                    },
+                )
+                existing = send_managed_find(
+                    sending, folder_id=rotation.folder_id, keys=list(values)
+                )
+            if ended.rowcount != 1:
+                raise LeaseLost(attempt_id)
+            writes = prepare_managed_writes(
                 session,
                 self.keyring,
                 project_id=project_id,
                 environment_id=rotation.environment_id,
                 folder_id=rotation.folder_id,
-                values={
-                    mapping["dn"]: plan.target_dn,
-                    mapping["password"]: pending.get_secret_value(),
-                },
+                values=values,
                 rotation_id=rotation_id,
+                found=existing.all(),
             )
+            with batch(conn) as sending:
+                writes.send(sending)
+                insert_event(
+                    sending,
+                    event_type="secret-rotation-rotate-secrets",
+                    actor=None,
+                    project_id=project_id,
+                    metadata={
+                        "rotationId": rotation_id,
+                        "attemptId": attempt_id,
+                        "manual": plan.manual,
+                        "status": "success",
+                    },
+                )
             if method == "self":
                 connection = session.get(AppConnection, rotation.connection_id)
                 assert connection is not None
                 store_new_password(session, self.keyring, connection, pending)
-            insert_event(
-                conn,
-                event_type="secret-rotation-rotate-secrets",
-                actor=None,
-                project_id=project_id,
-                metadata={
-                    "rotationId": rotation_id,
-                    "attemptId": attempt_id,
-                    "manual": plan.manual,
-                    "status": "success",
-                },
-            )
         with self._ended_lock:
             self._ended.add(token)
         ROTATIONS.labels("success").inc()

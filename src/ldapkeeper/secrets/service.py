@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from ldapkeeper.db.base import new_id, utcnow
 from ldapkeeper.db.models import Environment, Folder, Project, Secret, SecretVersion
-from ldapkeeper.db.prepared import Prepared, insert_of
+from ldapkeeper.db.prepared import Batch, Prepared, Sent, batch, insert_of
 from ldapkeeper.db.reads import PreparedSelect
 from ldapkeeper.db.session import Database
 from ldapkeeper.kms.keyring import KeyRing, Scope
@@ -300,16 +300,61 @@ def write_managed_secrets(
     versions). Raises SecretManagedByOtherRotation when another rotation manages one (then
     nothing is written), SecretAlreadyExists when another transaction created one of the
     keys first. A few Core statements for all keys: one look-up, one insert of the new
-    secrets, one update of the existing ones, one insert of the versions.
+    secrets, one update of the existing ones, one insert of the versions. The rotation
+    engine runs the same steps with its own statements around them (``send_managed_find``,
+    ``prepare_managed_writes``, ``ManagedWrites.send``).
     """
     conn = session.connection()
-    found = {
-        row.key: row
-        for row in _managed_find(len(values)).all(
-            conn, {"folder_id": folder_id, **{f"key_{i}": key for i, key in enumerate(values)}}
-        )
-    }
-    for key, row in found.items():
+    with batch(conn) as sending:
+        found = send_managed_find(sending, folder_id=folder_id, keys=list(values))
+    writes = prepare_managed_writes(
+        session,
+        keyring,
+        project_id=project_id,
+        environment_id=environment_id,
+        folder_id=folder_id,
+        values=values,
+        rotation_id=rotation_id,
+        found=found.all(),
+    )
+    with batch(conn) as sending:
+        writes.send(sending)
+
+
+def send_managed_find(sending: Batch, *, folder_id: str, keys: Sequence[str]) -> Sent:
+    """Look up (and on PostgreSQL lock) the folder's secrets named ``keys``."""
+    params = {"folder_id": folder_id, **{f"key_{i}": key for i, key in enumerate(keys)}}
+    return sending.send(_managed_find(len(keys)), params)
+
+
+@dataclass(frozen=True)
+class ManagedWrites:
+    """The new versions of managed secrets that already exist, and every version row."""
+
+    bumped: list[dict[str, object]]
+    versions: list[dict[str, object]]
+
+    def send(self, sending: Batch) -> None:
+        sending.send_many(_MANAGED_BUMP, self.bumped)
+        sending.send_many(_INSERT_VERSIONS, self.versions)
+
+
+def prepare_managed_writes(
+    session: Session,
+    keyring: KeyRing,
+    *,
+    project_id: str,
+    environment_id: str,
+    folder_id: str,
+    values: Mapping[str, str],
+    rotation_id: str,
+    found: Sequence[Any],
+) -> ManagedWrites:
+    """Check and seal what ``write_managed_secrets`` writes, given the rows the look-up
+    ``found``; secrets new to the folder are inserted here and now, the rest is returned
+    to be sent."""
+    existing_rows = {row.key: row for row in found}
+    for key, row in existing_rows.items():
         if row.managed_by_rotation_id not in (None, rotation_id):
             raise SecretManagedByOtherRotation(key)
     scope = Scope.project(project_id)
@@ -319,7 +364,7 @@ def write_managed_secrets(
     versions: list[dict[str, object]] = []
     for key, value in values.items():
         plain = value.encode("utf-8")
-        existing = found.get(key)
+        existing = existing_rows.get(key)
         if existing is None:
             secret_id, version, comment = new_id(), 1, ""
             created.append(
@@ -363,12 +408,11 @@ def write_managed_secrets(
         )
     if created:
         try:
-            conn.execute(insert(Secret), created)
+            session.connection().execute(insert(Secret), created)
         except IntegrityError:
             # Another transaction created one of these keys in this folder first.
             raise SecretAlreadyExists(", ".join(str(c["key"]) for c in created)) from None
-    _MANAGED_BUMP.executemany(conn, bumped)
-    _INSERT_VERSIONS.executemany(conn, versions)
+    return ManagedWrites(bumped, versions)
 
 
 def rename_managed_secret(
