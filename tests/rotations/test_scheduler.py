@@ -260,6 +260,22 @@ def test_a_worker_of_fewer_than_four_threads_claims_no_more_than_it_runs(
         worker.stop()
 
 
+def test_a_worker_claims_at_most_twice_its_per_host_limit_of_one_host(
+    scheduling: Scheduling, slapd: SlapdServer
+) -> None:
+    _due_weekly_rotations(scheduling, slapd, 4)
+    worker = RotationWorker(scheduling.engine, concurrency=8, per_host_limit=1)
+    scheduling.gate.arm("pending-committed")  # what is claimed stays claimed meanwhile
+    try:
+        first = worker.run_once()
+        again = worker.run_once()  # the host is full: its due rotations are left
+    finally:
+        scheduling.gate.release_all()
+        assert worker.wait_idle(30)
+        worker.stop()
+    assert (first, again) == (2, 0)
+
+
 # -- failures, retries, outage --------------------------------------------------------------
 
 

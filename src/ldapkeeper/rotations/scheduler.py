@@ -23,9 +23,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Select, bindparam, or_, select, update
 
 from ldapkeeper.db.models import AppConnection, RotationAttempt, SecretRotation
+from ldapkeeper.db.prepared import Prepared
 from ldapkeeper.rotations.engine import UNFINISHED, ConnectionBusy, LeaseLost, RotationEngine
 
 log = logging.getLogger("ldapkeeper.worker")
@@ -36,20 +37,29 @@ CANDIDATES_PER_SLOT = 4
 #: Claimed (running or waiting for a slot) per host, as a multiple of ``per_host_limit``.
 CLAIMED_PER_RUNNING = 2
 
-_DUE = (
+_DUE_ANY_HOST = (
     select(SecretRotation.id, AppConnection.url)
     .join(AppConnection, AppConnection.id == SecretRotation.connection_id)
     .where(
         SecretRotation.due_at <= bindparam("now"),
         or_(SecretRotation.lease_until.is_(None), SecretRotation.lease_until < bindparam("now")),
-        AppConnection.url.not_in(bindparam("full", expanding=True)),
     )
     .order_by(SecretRotation.due_at)
     .limit(bindparam("candidates"))
 )
-# PostgreSQL: lock only the rotation rows (not their connections); skip what others hold.
-_DUE_LOCKED = _DUE.with_for_update(skip_locked=True, of=SecretRotation)
-_LEASE = (
+#: Leaving out the connection URLs whose hosts are full (an expanding parameter: rendered
+#: per execution, so only when some host is full).
+_DUE = _DUE_ANY_HOST.where(AppConnection.url.not_in(bindparam("full", expanding=True)))
+
+
+def _locked(statement: Select[str, str]) -> Select[str, str]:
+    # PostgreSQL: lock only the rotation rows (not their connections); skip what others hold.
+    return statement.with_for_update(skip_locked=True, of=SecretRotation)
+
+
+_DUE_ANY_HOST_PREPARED = {False: Prepared(_DUE_ANY_HOST), True: Prepared(_locked(_DUE_ANY_HOST))}
+_DUE_LOCKED = _locked(_DUE)
+_LEASE = Prepared(
     update(SecretRotation.__table__)  # type: ignore[arg-type]
     .where(SecretRotation.__table__.c.id == bindparam("rid"))
     .values(lease_owner=bindparam("token"), lease_until=bindparam("until"))
@@ -156,14 +166,19 @@ class RotationWorker:
         with self._held_lock:
             held = Counter(self._hosts.values())
             full = [url for url, host in self._urls.items() if held[host] >= cap]
-        query = _DUE if self.engine.db.is_sqlite else _DUE_LOCKED
+        locking = not self.engine.db.is_sqlite
         params = {"now": now, "full": full, "candidates": limit * CANDIDATES_PER_SLOT}
         claimed: list[tuple[str, str, str]] = []
         leases: list[dict[str, object]] = []
         until = now + timedelta(seconds=self.lease_seconds)
         # A lease needs no fsync: lost in a crash, it is only a claim someone takes again.
         with self.engine.db.write(durable=False) as session:
-            for rotation_id, url in session.execute(query, params).all():
+            conn = session.connection()
+            if full:
+                due = conn.execute(_DUE_LOCKED if locking else _DUE, params).all()
+            else:
+                due = _DUE_ANY_HOST_PREPARED[locking].all(conn, params)
+            for rotation_id, url in due:
                 host = directory_host(url)
                 if held[host] >= cap:
                     continue
@@ -175,8 +190,7 @@ class RotationWorker:
                     self._urls[url] = host
                 if len(claimed) >= limit:
                     break
-            if leases:
-                session.connection().execute(_LEASE, leases)
+            _LEASE.executemany(conn, leases)
         return claimed
 
     def run_once(self) -> int:
