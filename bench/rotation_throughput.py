@@ -59,9 +59,9 @@ class Service:
             LDAPKEEPER_PORT=str(self.port),
             LDAPKEEPER_ROOT_KEY=self.root_key,
             LDAPKEEPER_SERVE_PROCESSES=str(processes),
+            LDAPKEEPER_WORKER_CONCURRENCY=str(CONCURRENCY),
             # As many rotations at once against the one directory as the bare loop's
             # threads, shared out between the processes (each has its own worker).
-            LDAPKEEPER_WORKER_CONCURRENCY=str(CONCURRENCY // processes),
             LDAPKEEPER_WORKER_PER_HOST_LIMIT=str(CONCURRENCY // processes),
             **env,
         )
