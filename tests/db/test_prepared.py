@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Table, bindparam, func, insert, literal, select, update
 
 from ldapkeeper.db.models import AuditEvent, Organization
-from ldapkeeper.db.prepared import Prepared, insert_of
+from ldapkeeper.db.prepared import Prepared, batch, insert_of
 from ldapkeeper.runtime import Runtime
 
 _EVENTS = cast(Table, AuditEvent.__table__)
@@ -139,3 +139,28 @@ def test_the_orm_insert_and_a_prepared_one_store_the_same_time(runtime_any_db: R
     with db.read() as session:
         stored = session.scalars(select(func.count()).where(_EVENTS.c.created_at == moment)).one()
     assert stored == 2
+
+
+def test_a_batch_answers_once_its_block_has_ended(runtime_any_db: Runtime) -> None:
+    with runtime_any_db.db.write() as session:
+        conn = session.connection()
+        with batch(conn) as sending:
+            renamed = sending.send(_RENAME, {"org_id": runtime_any_db.org_id})
+            missed = sending.send(_RENAME, {"org_id": "nobody"})
+    assert (renamed.rowcount, missed.rowcount) == (1, 0)
+
+
+def test_a_failed_statement_of_a_batch_rolls_its_transaction_back(
+    runtime_any_db: Runtime,
+) -> None:
+    db = runtime_any_db.db
+
+    def twice() -> None:
+        with db.write() as session, batch(session.connection()) as sending:
+            sending.send(_INSERT, _event("ev-8"))
+            sending.send(_INSERT, _event("ev-8"))  # the same primary key again
+
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        twice()
+    with db.read() as session:
+        assert session.get(AuditEvent, "ev-8") is None
