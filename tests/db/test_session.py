@@ -19,20 +19,21 @@ THREADS = 8
 WRITES_PER_THREAD = 15
 
 
-@pytest.fixture
-def sqlite_db(sqlite_url: str) -> Iterator[Database]:
-    database = Database(sqlite_url)
+def _migrated(url: str) -> Iterator[Database]:
+    database = Database(url)
     upgrade(database)
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def sqlite_db(sqlite_url: str) -> Iterator[Database]:
+    yield from _migrated(sqlite_url)
 
 
 @pytest.fixture
 def any_db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    upgrade(database)
-    yield database
-    database.dispose()
+    yield from _migrated(database_url)
 
 
 def _pragma(database: Database, name: str) -> object:
@@ -249,10 +250,7 @@ def test_postgres_cross_process_lock_is_held_on_the_server_for_the_block(
 
 @pytest.fixture
 def postgres_db(postgres_url: str) -> Iterator[Database]:
-    database = Database(postgres_url)
-    upgrade(database)
-    yield database
-    database.dispose()
+    yield from _migrated(postgres_url)
 
 
 def _synchronous_commit(database: Database, *, durable: bool) -> str:

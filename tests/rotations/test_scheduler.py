@@ -238,24 +238,20 @@ def _claimed_at_once(worker: RotationWorker) -> int:
         assert worker.wait_idle(30)
 
 
-def test_a_worker_claims_one_batch_beyond_its_threads(
-    scheduling: Scheduling, slapd: SlapdServer
+@pytest.mark.parametrize(
+    ("concurrency", "due", "claimed"),
+    [
+        pytest.param(4, 6, 5, id="one batch (a quarter of the threads) beyond its threads"),
+        pytest.param(1, 3, 1, id="below four threads, no more than it runs"),
+    ],
+)
+def test_an_idle_worker_claims_its_threads_and_one_batch(
+    scheduling: Scheduling, slapd: SlapdServer, concurrency: int, due: int, claimed: int
 ) -> None:
-    _due_weekly_rotations(scheduling, slapd, 6)
-    worker = RotationWorker(scheduling.engine, concurrency=4, per_host_limit=4)
+    _due_weekly_rotations(scheduling, slapd, due)
+    worker = RotationWorker(scheduling.engine, concurrency=concurrency, per_host_limit=4)
     try:
-        assert _claimed_at_once(worker) == 5
-    finally:
-        worker.stop()
-
-
-def test_a_worker_of_fewer_than_four_threads_claims_no_more_than_it_runs(
-    scheduling: Scheduling, slapd: SlapdServer
-) -> None:
-    _due_weekly_rotations(scheduling, slapd, 3)
-    worker = RotationWorker(scheduling.engine, concurrency=1, per_host_limit=4)
-    try:
-        assert _claimed_at_once(worker) == 1
+        assert _claimed_at_once(worker) == claimed
     finally:
         worker.stop()
 

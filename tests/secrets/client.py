@@ -86,11 +86,13 @@ def write_managed(
         service.write_managed_secrets(
             session,
             api.runtime.keyring,
-            project_id=api.project_id,
-            environment_id=env.id,
-            folder_id=folder.id,
-            values={key: value},
-            rotation_id=rotation_id,
+            service.ManagedValues(
+                project_id=api.project_id,
+                environment_id=env.id,
+                folder_id=folder.id,
+                rotation_id=rotation_id,
+                values={key: value},
+            ),
         )
 
 

@@ -238,11 +238,13 @@ def _write_many(api: Api, folder: Folder, values: dict[str, str], rotation: str)
         service.write_managed_secrets(
             session,
             api.runtime.keyring,
-            project_id=folder.project_id,
-            environment_id=folder.environment_id,
-            folder_id=folder.id,
-            values=values,
-            rotation_id=rotation,
+            service.ManagedValues(
+                project_id=folder.project_id,
+                environment_id=folder.environment_id,
+                folder_id=folder.id,
+                rotation_id=rotation,
+                values=values,
+            ),
         )
 
 

@@ -59,7 +59,11 @@ from ldapkeeper.rotations.schedule import (
     retry_delay,
 )
 from ldapkeeper.rotations.schemas import LdapPasswordParameters
-from ldapkeeper.secrets.service import prepare_managed_writes, send_managed_find
+from ldapkeeper.secrets.service import (
+    ManagedValues,
+    prepare_managed_writes,
+    send_managed_find,
+)
 
 log = logging.getLogger("ldapkeeper.rotations")
 
@@ -955,10 +959,16 @@ class RotationEngine:
             )
             credentials = sealed.seal_slots(session, self.keyring, project_id, rotation_id, slots)
             mapping = rotation.secrets_mapping
-            values = {
-                mapping["dn"]: plan.target_dn,
-                mapping["password"]: pending.get_secret_value(),
-            }
+            managed = ManagedValues(
+                project_id=project_id,
+                environment_id=rotation.environment_id,
+                folder_id=rotation.folder_id,
+                rotation_id=rotation_id,
+                values={
+                    mapping["dn"]: plan.target_dn,
+                    mapping["password"]: pending.get_secret_value(),
+                },
+            )
             # The end of the attempt is checked once the three are back; if it did not
             # hold, raising rolls all of them back.
             with batch(conn) as sending:
@@ -976,21 +986,10 @@ class RotationEngine:
                         "next": next_at,
                     },
                 )
-                existing = send_managed_find(
-                    sending, folder_id=rotation.folder_id, keys=list(values)
-                )
+                existing = send_managed_find(sending, managed)
             if ended.rowcount != 1:
                 raise LeaseLost(attempt_id)
-            writes = prepare_managed_writes(
-                session,
-                self.keyring,
-                project_id=project_id,
-                environment_id=rotation.environment_id,
-                folder_id=rotation.folder_id,
-                values=values,
-                rotation_id=rotation_id,
-                found=existing.all(),
-            )
+            writes = prepare_managed_writes(session, self.keyring, managed, existing.all())
             with batch(conn) as sending:
                 writes.send(sending)
                 insert_event(

@@ -281,20 +281,22 @@ _MANAGED_BUMP = Prepared(
 )
 
 
-def write_managed_secrets(
-    session: Session,
-    keyring: KeyRing,
-    *,
-    project_id: str,
-    environment_id: str,
-    folder_id: str,
-    values: Mapping[str, str],
-    rotation_id: str,
-) -> None:
-    """Write each ``key: value`` of ``values`` into the folder (of that project and
-    environment) as a secret managed by ``rotation_id`` from then on (read-only through
-    the API): a new secret (version 1), or a new version of an existing one. Each write
-    also appends a sealed ``SecretVersion``.
+@dataclass(frozen=True)
+class ManagedValues:
+    """Values a rotation writes into a folder (of that project and environment), by key."""
+
+    project_id: str
+    environment_id: str
+    folder_id: str
+    rotation_id: str
+    values: Mapping[str, str] = field(repr=False)
+
+
+def write_managed_secrets(session: Session, keyring: KeyRing, managed: ManagedValues) -> None:
+    """Write each ``key: value`` of ``managed.values`` into its folder as a secret managed by
+    ``managed.rotation_id`` from then on (read-only through the API): a new secret (version
+    1), or a new version of an existing one. Each write also appends a sealed
+    ``SecretVersion``.
 
     An existing unmanaged secret of that name is taken over (its earlier value stays in its
     versions). Raises SecretManagedByOtherRotation when another rotation manages one (then
@@ -306,24 +308,16 @@ def write_managed_secrets(
     """
     conn = session.connection()
     with batch(conn) as sending:
-        found = send_managed_find(sending, folder_id=folder_id, keys=list(values))
-    writes = prepare_managed_writes(
-        session,
-        keyring,
-        project_id=project_id,
-        environment_id=environment_id,
-        folder_id=folder_id,
-        values=values,
-        rotation_id=rotation_id,
-        found=found.all(),
-    )
+        found = send_managed_find(sending, managed)
+    writes = prepare_managed_writes(session, keyring, managed, found.all())
     with batch(conn) as sending:
         writes.send(sending)
 
 
-def send_managed_find(sending: Batch, *, folder_id: str, keys: Sequence[str]) -> Sent:
-    """Look up (and on PostgreSQL lock) the folder's secrets named ``keys``."""
-    params = {"folder_id": folder_id, **{f"key_{i}": key for i, key in enumerate(keys)}}
+def send_managed_find(sending: Batch, managed: ManagedValues) -> Sent:
+    """Look up (and on PostgreSQL lock) the folder's secrets named as ``managed``'s keys."""
+    keys = list(managed.values)
+    params = {"folder_id": managed.folder_id, **{f"key_{i}": key for i, key in enumerate(keys)}}
     return sending.send(_managed_find(len(keys)), params)
 
 
@@ -340,19 +334,12 @@ class ManagedWrites:
 
 
 def prepare_managed_writes(
-    session: Session,
-    keyring: KeyRing,
-    *,
-    project_id: str,
-    environment_id: str,
-    folder_id: str,
-    values: Mapping[str, str],
-    rotation_id: str,
-    found: Sequence[Any],
+    session: Session, keyring: KeyRing, managed: ManagedValues, found: Sequence[Any]
 ) -> ManagedWrites:
     """Check and seal what ``write_managed_secrets`` writes, given the rows the look-up
     ``found``; secrets new to the folder are inserted here and now, the rest is returned
     to be sent."""
+    project_id, rotation_id = managed.project_id, managed.rotation_id
     existing_rows = {row.key: row for row in found}
     for key, row in existing_rows.items():
         if row.managed_by_rotation_id not in (None, rotation_id):
@@ -362,7 +349,7 @@ def prepare_managed_writes(
     created: list[dict[str, object]] = []
     bumped: list[dict[str, object]] = []
     versions: list[dict[str, object]] = []
-    for key, value in values.items():
+    for key, value in managed.values.items():
         plain = value.encode("utf-8")
         existing = existing_rows.get(key)
         if existing is None:
@@ -371,8 +358,8 @@ def prepare_managed_writes(
                 {
                     "id": secret_id,
                     "project_id": project_id,
-                    "environment_id": environment_id,
-                    "folder_id": folder_id,
+                    "environment_id": managed.environment_id,
+                    "folder_id": managed.folder_id,
                     "key": key,
                     "comment": comment,
                     "skip_multiline_encoding": False,
