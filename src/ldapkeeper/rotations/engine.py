@@ -43,7 +43,7 @@ from ldapkeeper.clock import Clock
 from ldapkeeper.connections.service import load_credentials, store_new_password
 from ldapkeeper.db.base import new_id
 from ldapkeeper.db.models import AppConnection, RotationAttempt, SecretRotation
-from ldapkeeper.db.prepared import Prepared, batch, insert_of
+from ldapkeeper.db.prepared import Batch, Prepared, Sent, batch, insert_of
 from ldapkeeper.db.reads import read_session
 from ldapkeeper.db.session import Database
 from ldapkeeper.directory import BindCredentials, DirectoryClient, DirectoryError
@@ -561,7 +561,17 @@ class RotationEngine:
 
     def load(self, session: Session, rotation_id: str) -> Loaded | None:
         """The rotation, its connection's credentials and its unfinished attempt (one query)."""
-        row = _LOAD.first(session.connection(), {"rotation_id": rotation_id})
+        return self.loaded(
+            session, rotation_id, _LOAD.first(session.connection(), {"rotation_id": rotation_id})
+        )
+
+    @staticmethod
+    def send_load(sending: Batch, rotation_id: str) -> Sent:
+        """``load``'s query, sent in a batch of the caller's (``loaded`` reads its answer)."""
+        return sending.send(_LOAD, {"rotation_id": rotation_id})
+
+    def loaded(self, session: Session, rotation_id: str, row: Any) -> Loaded | None:
+        """What ``load`` returns, from its query's row (None: no such rotation)."""
         if row is None:
             return None
         values = row._asdict()

@@ -28,7 +28,7 @@ from ldapkeeper.db.models import (
     Secret,
     SecretRotation,
 )
-from ldapkeeper.db.prepared import Prepared
+from ldapkeeper.db.prepared import Prepared, batch
 from ldapkeeper.db.reads import read_connection, read_session
 from ldapkeeper.db.session import Database
 from ldapkeeper.directory import DirectoryClient, DirectoryError, require_secure_transport
@@ -532,15 +532,22 @@ class RotationService:
     ) -> RotationPublic:
         """Rotate at once; 400 when a rotation of it is running or the rotation fails.
 
-        One read (the view, then the rotation with its credentials once the caller is
-        allowed), the run (taking the lease with its first commit when it is free), and an
+        One read (the view and the rotation together; its credentials opened once the caller
+        is allowed), the run (taking the lease with its first commit when it is free), and an
         answer from the view with what the final commit changed."""
         with read_session(self.db) as session:
-            view = public_view(session.connection(), rotation_id)
-            if view is None:
+            # Both queries in one round trip (PostgreSQL); the credentials are opened only
+            # once the caller is allowed.
+            with batch(session.connection()) as sending:
+                viewed = sending.send(_PUBLIC_ONE, {"rotation_id": rotation_id})
+                found = self.engine.send_load(sending, rotation_id)
+            views = [_public_view(row) for row in viewed.all()]
+            if not views:
                 raise RotationNotFound()
+            view = views[0]
             self._allow(principal, view.project_id, "rotate-secrets")
-            loaded = self.engine.load(session, rotation_id)
+            rows = found.all()
+            loaded = self.engine.loaded(session, rotation_id, rows[0] if rows else None)
         if loaded is None:
             raise RotationNotFound()
         outcome = self._run_manual(rotation_id, _token(), loaded)
