@@ -308,10 +308,10 @@ _ATTEMPT_VALUES = (
     "failed_probes",
     "started_at",
 )
+_INSERT_ATTEMPT = Prepared(insert_of(_ATTEMPTS, _ATTEMPT_VALUES))
 #: A new attempt, inserted only when the rotation has no unfinished one. A statement of its
 #: own (on PostgreSQL its own snapshot, taken after ``_BEGIN_CLAIM`` locked the rotation's
 #: row): an attempt that another holder of the lease left unfinished is seen here.
-_INSERT_ATTEMPT = Prepared(insert_of(_ATTEMPTS, _ATTEMPT_VALUES))
 _INSERT_FIRST_ATTEMPT = Prepared(
     insert(_ATTEMPTS).from_select(
         list(_ATTEMPT_VALUES),
