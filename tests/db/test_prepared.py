@@ -6,6 +6,7 @@ from typing import cast
 
 import pytest
 from sqlalchemy import Table, bindparam, func, insert, literal, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ldapkeeper.db.models import AuditEvent, Organization
 from ldapkeeper.db.prepared import Prepared, batch, insert_of
@@ -160,7 +161,21 @@ def test_a_failed_statement_of_a_batch_rolls_its_transaction_back(
             sending.send(_INSERT, _event("ev-8"))
             sending.send(_INSERT, _event("ev-8"))  # the same primary key again
 
-    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+    with pytest.raises(IntegrityError):
         twice()
     with db.read() as session:
         assert session.get(AuditEvent, "ev-8") is None
+
+
+def test_a_driver_error_is_sqlalchemys_without_the_parameters(runtime_any_db: Runtime) -> None:
+    canary = "canary-parameter-3f9a"
+    db = runtime_any_db.db
+
+    def insert_once() -> None:
+        with db.write() as session:
+            _INSERT.rowcount(session.connection(), _event("ev-9", project_id=canary))
+
+    insert_once()
+    with pytest.raises(IntegrityError) as raised:
+        insert_once()
+    assert canary not in str(raised.value)

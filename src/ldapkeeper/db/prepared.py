@@ -22,11 +22,26 @@ from typing import Any
 
 from sqlalchemy import Insert, Table, bindparam, insert
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
 _MISSING = object()
 Processor = Callable[[Any], Any]
+
+
+@contextmanager
+def _as_sqlalchemy_errors(conn: Connection, sql: str | None) -> Iterator[None]:
+    """The driver's errors raised as SQLAlchemy's (``IntegrityError``, ``OperationalError``,
+    ...), as ``Connection.execute`` raises them, so that callers catch one family; the
+    parameters are never part of the message."""
+    dbapi_error: type[Exception] = conn.dialect.loaded_dbapi.Error
+    try:
+        yield
+    except dbapi_error as error:
+        raise DBAPIError.instance(
+            sql, None, error, dbapi_error, hide_parameters=True, dialect=conn.dialect
+        ) from error
 
 
 class Compiled:
@@ -114,7 +129,8 @@ class Prepared:
         compiled = self.compiled(conn.dialect)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute(compiled.sql, compiled.arguments(params))
+            with _as_sqlalchemy_errors(conn, compiled.sql):
+                cursor.execute(compiled.sql, compiled.arguments(params))
             yield cursor
         finally:
             cursor.close()
@@ -149,7 +165,8 @@ class Prepared:
         compiled = self.compiled(conn.dialect)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.executemany(compiled.sql, [compiled.arguments(row) for row in rows])  # type: ignore[arg-type]
+            with _as_sqlalchemy_errors(conn, compiled.sql):
+                cursor.executemany(compiled.sql, [compiled.arguments(row) for row in rows])  # type: ignore[arg-type]
         finally:
             cursor.close()
 
@@ -187,6 +204,7 @@ class Batch:
     """Statements of one transaction that need not wait for each other's answers."""
 
     def __init__(self, conn: Connection) -> None:
+        self._conn = conn
         self._driver = conn.connection.dbapi_connection
         self._dialect = conn.dialect
 
@@ -194,7 +212,8 @@ class Batch:
         """Send ``statement``; its answer is read from the result after the block."""
         compiled = statement.compiled(self._dialect)
         cursor = self._driver.cursor()  # type: ignore[union-attr]
-        cursor.execute(compiled.sql, compiled.arguments(params))
+        with _as_sqlalchemy_errors(self._conn, compiled.sql):
+            cursor.execute(compiled.sql, compiled.arguments(params))
         return Sent(cursor, compiled)
 
     def send_many(self, statement: Prepared, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -203,7 +222,8 @@ class Batch:
             return
         compiled = statement.compiled(self._dialect)
         cursor = self._driver.cursor()  # type: ignore[union-attr]
-        cursor.executemany(compiled.sql, [compiled.arguments(row) for row in rows])  # type: ignore[arg-type]
+        with _as_sqlalchemy_errors(self._conn, compiled.sql):
+            cursor.executemany(compiled.sql, [compiled.arguments(row) for row in rows])  # type: ignore[arg-type]
 
 
 @contextmanager
@@ -219,7 +239,8 @@ def batch(conn: Connection) -> Iterator[Batch]:
     """
     if conn.dialect.name == "postgresql":
         driver = conn.connection.dbapi_connection
-        with driver.pipeline():  # type: ignore[union-attr]
+        # The statements' errors arrive when the pipeline ends.
+        with _as_sqlalchemy_errors(conn, None), driver.pipeline():  # type: ignore[union-attr]
             yield Batch(conn)
         return
     yield Batch(conn)
