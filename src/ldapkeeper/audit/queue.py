@@ -25,12 +25,10 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Engine, event, insert
+from sqlalchemy import Engine, event
 from sqlalchemy.exc import SQLAlchemyError
 
-from ldapkeeper.audit.service import RequestContext, event_columns
-from ldapkeeper.db.base import new_id, utcnow
-from ldapkeeper.db.models import AuditEvent
+from ldapkeeper.audit.service import RequestContext, event_row, insert_events
 from ldapkeeper.db.per_database import PerDatabase
 from ldapkeeper.db.session import Database
 from ldapkeeper.identity.principal import Principal
@@ -80,15 +78,13 @@ class AuditQueue:
         context: RequestContext | None,
     ) -> None:
         """Queue an event (``audit.service.record``'s arguments) for the next batch."""
-        row = event_columns(
+        row = event_row(
             event_type=event_type,
             actor=actor,
             project_id=project_id,
             metadata=metadata,
             context=context,
         )
-        row["id"] = new_id()
-        row["created_at"] = utcnow()
         with self._lock:
             self._pending.append(row)
             waiting = len(self._pending)
@@ -120,7 +116,7 @@ class AuditQueue:
                 return 0
             try:
                 with db.write() as session:
-                    session.execute(insert(AuditEvent), batch)
+                    insert_events(session.connection(), batch)
             except BaseException:
                 with self._lock:
                     self._pending[:0] = batch

@@ -115,6 +115,33 @@ def insert_event(
     """``record`` as one Core INSERT on the transaction's connection (or sent in a batch of
     its statements), for hot write paths that have no ORM object to flush: it commits or
     rolls back with the change."""
+    row = event_row(
+        event_type=event_type,
+        actor=actor,
+        project_id=project_id,
+        metadata=metadata,
+        context=context,
+    )
+    if isinstance(target, Batch):
+        target.send(_INSERT_EVENT, row)
+    else:
+        _INSERT_EVENT.rowcount(target, row)
+
+
+def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert events made by ``event_row`` (one statement run once per row)."""
+    _INSERT_EVENT.executemany(conn, rows)
+
+
+def event_row(
+    *,
+    event_type: str,
+    actor: Principal | None,
+    project_id: str | None,
+    metadata: Mapping[str, Any],
+    context: RequestContext | None,
+) -> dict[str, Any]:
+    """The row of a new audit event, by column name, with its id and time."""
     row = event_columns(
         event_type=event_type,
         actor=actor,
@@ -125,10 +152,7 @@ def insert_event(
     row["metadata"] = row.pop("event_metadata")  # the column's name
     row["id"] = new_id()
     row["created_at"] = utcnow()
-    if isinstance(target, Batch):
-        target.send(_INSERT_EVENT, row)
-    else:
-        _INSERT_EVENT.rowcount(target, row)
+    return row
 
 
 def event_columns(
