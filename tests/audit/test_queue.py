@@ -6,7 +6,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ldapkeeper.audit.queue import AuditQueue
-from ldapkeeper.audit.service import RequestContext
+from ldapkeeper.audit.service import Event, RequestContext
 from ldapkeeper.db.models import AuditEvent
 from ldapkeeper.identity.permissions import OrgRole
 from ldapkeeper.identity.principal import Principal
@@ -20,11 +20,13 @@ NEVER = 3600.0
 
 def _add(queue: AuditQueue, key: str = "DB_PASSWORD", **metadata: object) -> None:
     queue.add(
-        event_type="get-secret",
-        actor=ACTOR,
-        project_id="project-1",
-        metadata={"secretKey": key, "environment": "dev", **metadata},
-        context=CONTEXT,
+        Event(
+            "get-secret",
+            ACTOR,
+            "project-1",
+            {"secretKey": key, "environment": "dev", **metadata},
+            CONTEXT,
+        )
     )
 
 

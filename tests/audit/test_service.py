@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ldapkeeper.audit.service import RequestContext, insert_event, query, record, scrub
+from ldapkeeper.audit.service import Event, RequestContext, insert_event, query, record, scrub
 from ldapkeeper.db.models import AuditEvent
 from ldapkeeper.identity.permissions import OrgRole
 from ldapkeeper.identity.principal import Principal
@@ -50,7 +50,16 @@ def _record(session: Session, **event: Any) -> None:
 
 
 def _insert(session: Session, **event: Any) -> None:
-    insert_event(session.connection(), **event)
+    insert_event(
+        session.connection(),
+        Event(
+            event["event_type"],
+            event["actor"],
+            event["project_id"],
+            event["metadata"],
+            event.get("context"),
+        ),
+    )
 
 
 @pytest.mark.parametrize("write", [_record, _insert], ids=["record", "insert_event"])

@@ -22,16 +22,14 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import SQLAlchemyError
 
-from ldapkeeper.audit.service import RequestContext, event_row, insert_events
+from ldapkeeper.audit.service import Event, event_row, insert_events
 from ldapkeeper.db.per_database import PerDatabase
 from ldapkeeper.db.session import Database
-from ldapkeeper.identity.principal import Principal
 
 log = logging.getLogger("ldapkeeper.audit")
 
@@ -68,23 +66,9 @@ class AuditQueue:
         # A database being disposed (the end of a CLI command or a test) gets its events first.
         event.listen(db.engine, "engine_disposed", self._on_dispose)
 
-    def add(
-        self,
-        *,
-        event_type: str,
-        actor: Principal | None,
-        project_id: str | None,
-        metadata: Mapping[str, Any],
-        context: RequestContext | None,
-    ) -> None:
-        """Queue an event (``audit.service.record``'s arguments) for the next batch."""
-        row = event_row(
-            event_type=event_type,
-            actor=actor,
-            project_id=project_id,
-            metadata=metadata,
-            context=context,
-        )
+    def add(self, event: Event) -> None:
+        """Queue an event for the next batch."""
+        row = event_row(event)
         with self._lock:
             self._pending.append(row)
             waiting = len(self._pending)

@@ -61,6 +61,18 @@ def _as_utc(moment: datetime | None) -> datetime | None:
         return (datetime.max if behind_utc else datetime.min).replace(tzinfo=UTC)
 
 
+@dataclass(frozen=True)
+class Event:
+    """What an audit event says: its type, who did it, in which project, details (scrubbed
+    before they are stored) and the request it came from."""
+
+    type: str
+    actor: Principal | None
+    project_id: str | None
+    metadata: Mapping[str, Any]
+    context: RequestContext | None = None
+
+
 def record(
     session: Session,
     *,
@@ -71,15 +83,7 @@ def record(
     context: RequestContext | None = None,
 ) -> AuditEvent:
     """Add an event to the caller's transaction (so it commits or rolls back with the change)."""
-    event = AuditEvent(
-        **event_columns(
-            event_type=event_type,
-            actor=actor,
-            project_id=project_id,
-            metadata=metadata,
-            context=context,
-        )
-    )
+    event = AuditEvent(**event_columns(Event(event_type, actor, project_id, metadata, context)))
     session.add(event)
     return event
 
@@ -103,29 +107,14 @@ _INSERT_EVENT = Prepared(
 )
 
 
-def insert_event(
-    target: Connection | Batch,
-    *,
-    event_type: str,
-    actor: Principal | None,
-    project_id: str | None,
-    metadata: Mapping[str, Any],
-    context: RequestContext | None = None,
-) -> None:
+def insert_event(target: Connection | Batch, event: Event) -> None:
     """``record`` as one Core INSERT on the transaction's connection (or sent in a batch of
     its statements), for hot write paths that have no ORM object to flush: it commits or
     rolls back with the change."""
-    row = event_row(
-        event_type=event_type,
-        actor=actor,
-        project_id=project_id,
-        metadata=metadata,
-        context=context,
-    )
     if isinstance(target, Batch):
-        target.send(_INSERT_EVENT, row)
+        target.send(_INSERT_EVENT, event_row(event))
     else:
-        _INSERT_EVENT.rowcount(target, row)
+        _INSERT_EVENT.rowcount(target, event_row(event))
 
 
 def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -133,44 +122,25 @@ def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     _INSERT_EVENT.executemany(conn, rows)
 
 
-def event_row(
-    *,
-    event_type: str,
-    actor: Principal | None,
-    project_id: str | None,
-    metadata: Mapping[str, Any],
-    context: RequestContext | None,
-) -> dict[str, Any]:
+def event_row(event: Event) -> dict[str, Any]:
     """The row of a new audit event, by column name, with its id and time."""
-    row = event_columns(
-        event_type=event_type,
-        actor=actor,
-        project_id=project_id,
-        metadata=metadata,
-        context=context,
-    )
+    row = event_columns(event)
     row["metadata"] = row.pop("event_metadata")  # the column's name
     row["id"] = new_id()
     row["created_at"] = utcnow()
     return row
 
 
-def event_columns(
-    *,
-    event_type: str,
-    actor: Principal | None,
-    project_id: str | None,
-    metadata: Mapping[str, Any],
-    context: RequestContext | None,
-) -> dict[str, Any]:
+def event_columns(event: Event) -> dict[str, Any]:
     """The columns of an audit event (its metadata scrubbed), without id and time."""
+    actor, context = event.actor, event.context
     return {
-        "type": event_type,
+        "type": event.type,
         "actor_type": actor.kind if actor else "platform",
         "actor_id": actor.id if actor else None,
         "actor_name": actor.name if actor else None,
-        "project_id": project_id,
-        "event_metadata": scrub(metadata),
+        "project_id": event.project_id,
+        "event_metadata": scrub(event.metadata),
         "ip": context.ip if context else None,
         "user_agent": (context.user_agent or "")[:512] if context else None,
     }

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from ldapkeeper.audit.service import RequestContext, insert_event, record
+from ldapkeeper.audit.service import Event, RequestContext, insert_event, record
 from ldapkeeper.connections.errors import (
     ConnectionChanged,
     ConnectionNotFound,
@@ -601,11 +601,9 @@ def create_connection(
             )
             insert_event(
                 conn,
-                event_type="create-app-connection",
-                actor=principal,
-                context=context,
-                project_id=project_id,
-                metadata=_describe(connection),
+                Event(
+                    "create-app-connection", principal, project_id, _describe(connection), context
+                ),
             )
     except IntegrityError:
         # Another request took the name between the check and the insert.

@@ -38,7 +38,7 @@ from pydantic import SecretStr
 from sqlalchemy import Table, and_, bindparam, exists, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from ldapkeeper.audit.service import insert_event, record
+from ldapkeeper.audit.service import Event, insert_event, record
 from ldapkeeper.clock import Clock
 from ldapkeeper.connections.service import load_credentials, store_new_password
 from ldapkeeper.db.base import new_id
@@ -1004,15 +1004,17 @@ class RotationEngine:
                 writes.send(sending)
                 insert_event(
                     sending,
-                    event_type="secret-rotation-rotate-secrets",
-                    actor=None,
-                    project_id=project_id,
-                    metadata={
-                        "rotationId": rotation_id,
-                        "attemptId": attempt_id,
-                        "manual": plan.manual,
-                        "status": "success",
-                    },
+                    Event(
+                        "secret-rotation-rotate-secrets",
+                        None,
+                        project_id,
+                        {
+                            "rotationId": rotation_id,
+                            "attemptId": attempt_id,
+                            "manual": plan.manual,
+                            "status": "success",
+                        },
+                    ),
                 )
             if method == "self":
                 connection = session.get(AppConnection, rotation.connection_id)

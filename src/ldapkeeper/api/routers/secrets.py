@@ -25,7 +25,7 @@ from ldapkeeper.api.deps import (
 from ldapkeeper.api.offload import run_read
 from ldapkeeper.api.query import query_model, query_openapi
 from ldapkeeper.api.responses import model_response
-from ldapkeeper.audit.service import record
+from ldapkeeper.audit.service import Event, record
 from ldapkeeper.db.async_reads import async_reads
 from ldapkeeper.identity.access_cache import access_cache
 from ldapkeeper.identity.authorization import allowed
@@ -133,16 +133,18 @@ def list_secrets(
             )
         )
     caller.audit.add(
-        event_type="get-secrets",
-        actor=principal,
-        project_id=project_id,
-        metadata={
-            "environment": query.environment,
-            "secretPath": query.secret_path,
-            "recursive": query.recursive,
-            "count": len(views),
-        },
-        context=caller.context,
+        Event(
+            "get-secrets",
+            principal,
+            project_id,
+            {
+                "environment": query.environment,
+                "secretPath": query.secret_path,
+                "recursive": query.recursive,
+                "count": len(views),
+            },
+            caller.context,
+        )
     )
     return model_response(
         SecretList(secrets=[SecretPublic.from_view(view) for view in views], imports=[])
@@ -229,11 +231,7 @@ def _read_one(caller: Caller, secret_name: str, query: SecretGetQuery) -> Respon
 def _answer_one(caller: Caller, project_id: str, view: SecretView) -> Response:
     """The read's audit event (queued) and its answer."""
     caller.audit.add(
-        event_type="get-secret",
-        actor=caller.principal,
-        project_id=project_id,
-        metadata=_event(view),
-        context=caller.context,
+        Event("get-secret", caller.principal, project_id, _event(view), caller.context)
     )
     return model_response(SecretOne(secret=SecretPublic.from_view(view)))
 
