@@ -97,3 +97,9 @@ def test_the_documented_parameters_are_fastapis(api: Api, path: str) -> None:
     expected = get_openapi(title="", version="", routes=_fastapi_parsing().routes)
     ours = api.client.get("/openapi.json").json()
     assert ours["paths"][path]["get"]["parameters"] == expected["paths"][path]["get"]["parameters"]
+
+
+def test_the_secret_read_documents_the_bearer_security_of_the_listing(api: Api) -> None:
+    paths = api.client.get("/openapi.json").json()["paths"]
+    read, listing = paths[ONE.replace("{name}", "{secret_name}")]["get"], paths[MANY]["get"]
+    assert read["security"] == listing["security"] != []

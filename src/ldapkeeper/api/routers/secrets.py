@@ -11,16 +11,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response
-from pydantic import Field, TypeAdapter
+from fastapi import APIRouter, Depends, Path, Request, Response
 from sqlalchemy.orm import Session
 
 from ldapkeeper.api.deps import (
+    BearerDep,
     Caller,
     CallerDep,
     ContextDep,
     PrincipalDep,
     RuntimeDep,
+    caller_of,
 )
 from ldapkeeper.api.offload import run_read
 from ldapkeeper.api.query import query_model, query_openapi
@@ -59,10 +60,6 @@ SecretNameParam = Annotated[
     str,
     Path(pattern=SECRET_NAME_PATTERN, description="The secret's key (no whitespace, '/', ':')"),
 ]
-
-
-# The path parameter as FastAPI checks it, for ``query_model`` (see there).
-_SECRET_NAME: TypeAdapter[str] = TypeAdapter(Annotated[str, Field(pattern=SECRET_NAME_PATTERN)])
 
 
 def _authorize(
@@ -151,18 +148,21 @@ def list_secrets(
     )
 
 
+_GET_PATH = {"secret_name": SecretNameParam}
+_get_query = query_model(SecretGetQuery, path=_GET_PATH)
+
+
 @router.get(
-    "/raw/{secret_name}", response_model=SecretOne, openapi_extra=query_openapi(SecretGetQuery)
+    "/raw/{secret_name}",
+    response_model=SecretOne,
+    openapi_extra=query_openapi(SecretGetQuery, path=_GET_PATH, auth=BearerDep),
 )
-async def get_secret(
-    secret_name: SecretNameParam,
-    caller: CallerDep,
-    query: Annotated[
-        SecretGetQuery,
-        Depends(query_model(SecretGetQuery, path={"secret_name": _SECRET_NAME})),
-    ],
-) -> Response:
+async def get_secret(request: Request) -> Response:
     """One secret (or, with ``version``, one of its versions)."""
+    # The hottest route declares no parameter: see ``api.query``.
+    caller = await caller_of(request)
+    query = await _get_query(request)
+    secret_name: str = request.path_params["secret_name"]
     _shared_only(query.type)
     db = caller.runtime.db
     if not db.is_sqlite:
