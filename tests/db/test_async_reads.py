@@ -130,3 +130,26 @@ def test_connections_of_a_closed_loop_are_closed_when_another_loop_reads(
 def test_sqlite_has_no_asyncio_reads(runtime: Runtime) -> None:
     with pytest.raises(ValueError, match="PostgreSQL"):
         AsyncReads(runtime.db)
+
+
+def test_successive_reads_on_a_loop_reuse_its_connection(runtime_postgres: Runtime) -> None:
+    reads = AsyncReads(runtime_postgres.db)
+
+    async def twice() -> tuple[object, object]:
+        first, second = await reads.first(_BACKEND_PID, {}), await reads.first(_BACKEND_PID, {})
+        return first, second
+
+    assert len(set(asyncio.run(twice()))) == 1
+
+
+_TWICE = PreparedSelect(
+    select(Organization.id).where(
+        Organization.id == bindparam("org_id"), Organization.id.in_([bindparam("org_id")])
+    )
+)
+
+
+def test_a_parameter_the_sql_names_twice_is_given_once(runtime_postgres: Runtime) -> None:
+    params = {"org_id": runtime_postgres.org_id}
+    row = asyncio.run(AsyncReads(runtime_postgres.db).first(_TWICE, params))
+    assert row == (runtime_postgres.org_id,)

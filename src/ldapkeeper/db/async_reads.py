@@ -6,6 +6,11 @@ with the loop for the interpreter lock; blocking the loop instead serializes the
 trips. Here the statement runs on an asyncio psycopg connection: the loop sends it, serves
 other requests while PostgreSQL answers, and reads the row, with no thread at all.
 
+Each statement goes through one raw cursor per connection (``psycopg.AsyncRawCursor``, kept
+with it): its SQL has PostgreSQL's own ``$n`` placeholders (``RAW_DIALECT``), so psycopg
+neither converts the query nor makes a cursor per execution (38-44 against 42-54 µs of CPU
+per one-row read, measured back to back on one connection).
+
 Each event loop has its own few connections (``CONNECTIONS_PER_LOOP``, opened on first
 use, in autocommit: one statement needs no transaction), since an asyncio connection
 belongs to the loop it was opened on. A connection whose statement failed or was
@@ -23,6 +28,7 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.engine import Engine, make_url
 
 from ldapkeeper.db.per_database import PerDatabase
@@ -31,12 +37,14 @@ from ldapkeeper.db.session import Database
 
 #: Connections each event loop opens at most (reads beyond wait for one).
 CONNECTIONS_PER_LOOP = 4
+#: The psycopg dialect compiling for a raw cursor: ``$n`` placeholders, the same types.
+RAW_DIALECT = PGDialect_psycopg(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
 
 
-def _close_now(conn: psycopg.AsyncConnection[Any]) -> None:
-    """Close without awaiting (from any thread, or with the loop gone): ends the server
-    session; the object then counts as closed."""
-    conn.pgconn.finish()
+def _close_now(cursor: psycopg.AsyncRawCursor[Any]) -> None:
+    """Close the cursor's connection without awaiting (from any thread, or with the loop
+    gone): ends the server session; the object then counts as closed."""
+    cursor.connection.pgconn.finish()
 
 
 class _LoopConnections:
@@ -45,7 +53,7 @@ class _LoopConnections:
     def __init__(self, conninfo: str) -> None:
         self._conninfo = conninfo
         self._slots = asyncio.Semaphore(CONNECTIONS_PER_LOOP)
-        self.idle: list[psycopg.AsyncConnection[Any]] = []
+        self.idle: list[psycopg.AsyncRawCursor[Any]] = []
         self.closed = False
 
     async def first(self, sql: str, arguments: Any) -> tuple[Any, ...] | None:
@@ -61,24 +69,25 @@ class _LoopConnections:
             self.close_idle()
             return await self._first_on(self._take(), sql, arguments)
 
-    def _take(self) -> psycopg.AsyncConnection[Any] | None:
+    def _take(self) -> psycopg.AsyncRawCursor[Any] | None:
         return self.idle.pop() if self.idle else None
 
     async def _first_on(
-        self, conn: psycopg.AsyncConnection[Any] | None, sql: str, arguments: Any
+        self, cursor: psycopg.AsyncRawCursor[Any] | None, sql: str, arguments: Any
     ) -> tuple[Any, ...] | None:
-        if conn is None:
+        if cursor is None:
             conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+            cursor = psycopg.AsyncRawCursor(conn)
         try:
-            cursor = await conn.execute(sql, arguments)
+            await cursor.execute(sql, arguments)
             row = await cursor.fetchone()
         except BaseException:
-            _close_now(conn)  # its state is unknown (an error, or cancelled mid-way)
+            _close_now(cursor)  # its state is unknown (an error, or cancelled mid-way)
             raise
         if self.closed:
-            _close_now(conn)
+            _close_now(cursor)
         else:
-            self.idle.append(conn)
+            self.idle.append(cursor)
         return row
 
     def close_idle(self) -> None:
@@ -108,7 +117,7 @@ class AsyncReads:
     ) -> tuple[Any, ...] | None:
         """The first row of ``statement`` for ``params``, converted as ``PreparedSelect.first``
         converts it, or None."""
-        compiled = statement.compiled(self._db.engine.dialect)
+        compiled = statement.compiled(RAW_DIALECT)
         row = await self._connections().first(compiled.sql, compiled.arguments(params))
         return None if row is None else compiled.convert(row)
 

@@ -115,13 +115,14 @@ class Prepared:
 
     def __init__(self, statement: ClauseElement) -> None:
         self._statement = statement
-        self._compiled: dict[str, Compiled] = {}
+        self._compiled: dict[tuple[str, str], Compiled] = {}
 
     def compiled(self, dialect: Dialect) -> Compiled:
-        """The statement compiled for ``dialect`` (once)."""
-        compiled = self._compiled.get(dialect.name)
+        """The statement compiled for ``dialect`` and its parameter style (once)."""
+        key = (dialect.name, dialect.paramstyle)
+        compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = self._compiled[dialect.name] = Compiled.of(self._statement, dialect)
+            compiled = self._compiled[key] = Compiled.of(self._statement, dialect)
         return compiled
 
     @contextmanager
