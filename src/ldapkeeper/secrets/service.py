@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache, partial
+from functools import partial
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, and_, bindparam, delete, exists, insert, select, update
@@ -254,19 +254,15 @@ _INSERT_VERSIONS = Prepared(
 )
 
 
-@cache
-def _managed_find(count: int) -> Prepared:
-    """The managed secrets of a folder among ``count`` keys (``key_0``...): one statement
-    per count, compiled once (an expanding IN would be re-rendered on every execution)."""
-    return Prepared(
-        select(Secret.id, Secret.key, Secret.version, Secret.comment, Secret.managed_by_rotation_id)
-        .where(
-            Secret.folder_id == bindparam("folder_id"),
-            Secret.key.in_([bindparam(f"key_{index}") for index in range(count)]),
-        )
-        # Serializes concurrent writers of one secret on PostgreSQL (version numbers).
-        .with_for_update()
-    )
+#: One managed secret of a folder by key, locked on PostgreSQL (serializing concurrent
+#: writers of one secret: version numbers). One exact look-up of the (folder, key) index
+#: per key: ``key IN (...)`` was planned, before the table had statistics, as a scan of
+#: the folder's whole index range with the keys as a filter (2,000 rows for two).
+_MANAGED_FIND = Prepared(
+    select(Secret.id, Secret.key, Secret.version, Secret.comment, Secret.managed_by_rotation_id)
+    .where(Secret.folder_id == bindparam("folder_id"), Secret.key == bindparam("key"))
+    .with_for_update()
+)
 
 
 _MANAGED_BUMP = Prepared(
@@ -314,11 +310,26 @@ def write_managed_secrets(session: Session, keyring: KeyRing, managed: ManagedVa
         writes.send(sending)
 
 
-def send_managed_find(sending: Batch, managed: ManagedValues) -> Sent:
-    """Look up (and on PostgreSQL lock) the folder's secrets named as ``managed``'s keys."""
-    keys = list(managed.values)
-    params = {"folder_id": managed.folder_id, **{f"key_{i}": key for i, key in enumerate(keys)}}
-    return sending.send(_managed_find(len(keys)), params)
+class FoundManaged:
+    """The answers of ``send_managed_find``: read them once the batch has ended."""
+
+    def __init__(self, answers: Sequence[Sent]) -> None:
+        self._answers = answers
+
+    def all(self) -> list[Any]:
+        """The rows found (none for a key the folder does not have)."""
+        return [row for answer in self._answers for row in answer.all()]
+
+
+def send_managed_find(sending: Batch, managed: ManagedValues) -> FoundManaged:
+    """Look up (and on PostgreSQL lock) the folder's secrets named as ``managed``'s keys:
+    one statement per key, in key order (so that two writers lock in the same order)."""
+    return FoundManaged(
+        [
+            sending.send(_MANAGED_FIND, {"folder_id": managed.folder_id, "key": key})
+            for key in sorted(managed.values)
+        ]
+    )
 
 
 @dataclass(frozen=True)
