@@ -60,8 +60,8 @@ class Service:
             LDAPKEEPER_ROOT_KEY=self.root_key,
             LDAPKEEPER_SERVE_PROCESSES=str(processes),
             LDAPKEEPER_WORKER_CONCURRENCY=str(CONCURRENCY),
-            # As many rotations at once against the one directory as the bare loop's
-            # threads, shared out between the processes (each has its own worker).
+            # As many directory operations at once against the one directory as the bare
+            # loop's threads, shared out between the processes (each has its own worker).
             LDAPKEEPER_WORKER_PER_HOST_LIMIT=str(CONCURRENCY // processes),
             **env,
         )

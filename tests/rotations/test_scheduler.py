@@ -272,6 +272,23 @@ def test_a_worker_claims_at_most_twice_its_per_host_limit_of_one_host(
     assert (first, again) == (2, 0)
 
 
+def test_a_host_at_its_limit_has_more_rotations_in_flight_than_the_limit(
+    scheduling: Scheduling, slapd: SlapdServer
+) -> None:
+    # The limit holds directory operations: two rotations of one host both reach their
+    # first commit (before any directory operation) with a limit of one.
+    _due_weekly_rotations(scheduling, slapd, 2)
+    worker = RotationWorker(scheduling.engine, concurrency=4, per_host_limit=1)
+    scheduling.gate.arm("pending-committed")
+    try:
+        assert worker.run_once() == 2
+        scheduling.gate.wait_reached("pending-committed", count=2)
+    finally:
+        scheduling.gate.release_all()
+        assert worker.wait_idle(30)
+        worker.stop()
+
+
 # -- failures, retries, outage --------------------------------------------------------------
 
 

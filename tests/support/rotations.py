@@ -151,21 +151,28 @@ class StepGate:
 
     def __init__(self) -> None:
         self._open: dict[str, threading.Event] = {}
-        self._reached: dict[str, threading.Event] = {}
+        self._reached: dict[str, int] = {}
+        self._arrivals = threading.Condition()
 
     def arm(self, step: str) -> None:
         self._open[step] = threading.Event()
-        self._reached[step] = threading.Event()
+        with self._arrivals:
+            self._reached[step] = 0
 
     def __call__(self, step: str) -> None:
         gate = self._open.get(step)
         if gate is None or gate.is_set():
             return
-        self._reached[step].set()
+        with self._arrivals:
+            self._reached[step] += 1
+            self._arrivals.notify_all()
         assert gate.wait(GATE_TIMEOUT), f"the test never released step {step}"
 
-    def wait_reached(self, step: str) -> None:
-        assert self._reached[step].wait(GATE_TIMEOUT), f"no rotation reached {step}"
+    def wait_reached(self, step: str, count: int = 1) -> None:
+        """Until ``count`` rotations are held at ``step`` (or were, before its release)."""
+        with self._arrivals:
+            reached = self._arrivals.wait_for(lambda: self._reached[step] >= count, GATE_TIMEOUT)
+        assert reached, f"fewer than {count} rotations reached {step}"
 
     def release(self, step: str) -> None:
         self._open[step].set()

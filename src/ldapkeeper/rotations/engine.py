@@ -50,6 +50,7 @@ from ldapkeeper.directory import BindCredentials, DirectoryClient, DirectoryErro
 from ldapkeeper.kms.keyring import KeyRing
 from ldapkeeper.metrics import ROTATIONS
 from ldapkeeper.rotations import sealed
+from ldapkeeper.rotations.host_slots import SlottedDirectory
 from ldapkeeper.rotations.passwords import PasswordRules, generate_password
 from ldapkeeper.rotations.schedule import (
     LEASE_SECONDS,
@@ -454,7 +455,8 @@ class RotationEngine:
     ) -> None:
         self.db = db
         self.keyring = keyring
-        self.directory = directory
+        # Every directory call takes a slot of the worker's per-host limit when one applies.
+        self.directory = SlottedDirectory(directory)
         self.clock = clock
         self.locks = ConnectionLocks()
         self._on_failure = on_failure

@@ -6,10 +6,12 @@ leases that expire after ``lease_seconds``, when any other worker takes the rota
 (the engine then drives their unfinished attempts). SQLite has one process, which takes
 over every lease at start so unfinished attempts are recovered at once.
 
-A worker runs at most ``per_host_limit`` rotations against one directory host at a time
-(the host of the connection's URL), so a burst of due rotations cannot flood a directory.
-It claims up to twice that many per host, so the next ones start the moment a slot frees,
-and it claims in batches (a quarter of its slots at least), not once per finished rotation.
+A worker runs at most ``per_host_limit`` directory operations against one directory host
+at a time (the host of the connection's URL; ``rotations.host_slots``), so a burst of due
+rotations cannot flood a directory, while up to twice that many of the host's rotations are
+in flight (claimed and running on its threads): the others' database commits overlap the
+directory's work. It claims in batches (a quarter of its threads at least), not once per
+finished rotation.
 """
 
 from __future__ import annotations
@@ -21,20 +23,21 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from sqlalchemy import Select, bindparam, or_, select, update
 
 from ldapkeeper.db.models import AppConnection, RotationAttempt, SecretRotation
 from ldapkeeper.db.prepared import Prepared
 from ldapkeeper.rotations.engine import UNFINISHED, ConnectionBusy, LeaseLost, RotationEngine
+from ldapkeeper.rotations.host_slots import HostSlots, directory_host
 
 log = logging.getLogger("ldapkeeper.worker")
 
 #: Due rotations read per claim, as a multiple of the free slots: some may belong to a
 #: directory host that this very claim fills up.
 CANDIDATES_PER_SLOT = 4
-#: Claimed (running or waiting for a slot) per host, as a multiple of ``per_host_limit``.
+#: Claimed (in flight on the threads, or waiting for one) per host, as a multiple of
+#: ``per_host_limit``.
 CLAIMED_PER_RUNNING = 2
 
 _DUE_ANY_HOST = (
@@ -64,15 +67,6 @@ _LEASE = Prepared(
     .where(SecretRotation.__table__.c.id == bindparam("rid"))
     .values(lease_owner=bindparam("token"), lease_until=bindparam("until"))
 )
-
-
-def directory_host(url: str) -> str:
-    """The host a connection URL points at (lower-case), for the per-host limit."""
-    try:
-        host = urlsplit(url.strip()).hostname
-    except ValueError:
-        host = None
-    return host or url.strip().lower()
 
 
 class RotationWorker:
@@ -105,7 +99,7 @@ class RotationWorker:
         # rotation id -> its directory host, and URL -> host, for the per-host limit.
         self._hosts: dict[str, str] = {}
         self._urls: dict[str, str] = {}
-        self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._host_slots = HostSlots(per_host_limit)
         self._held_lock = threading.Condition()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="rotation")
         self._threads: list[threading.Thread] = []
@@ -154,7 +148,7 @@ class RotationWorker:
 
         Rotations of a directory host for which this worker already holds twice
         ``per_host_limit`` claims are left for later (or for another worker); at most
-        ``per_host_limit`` of them run at once (the others wait for a slot).
+        ``per_host_limit`` of their directory operations run at once.
         """
         return [(rotation_id, token) for rotation_id, token, _host in self._claim(limit)]
 
@@ -222,18 +216,9 @@ class RotationWorker:
 
         return callback
 
-    def _slot(self, rotation_id: str) -> threading.BoundedSemaphore:
-        """The per-host semaphore of the rotation's directory host."""
-        with self._held_lock:
-            host = self._hosts.get(rotation_id, "")
-            slot = self._slots.get(host)
-            if slot is None:
-                slot = self._slots[host] = threading.BoundedSemaphore(self.per_host_limit)
-            return slot
-
     def _run(self, rotation_id: str, token: str) -> None:
         try:
-            with self._slot(rotation_id):
+            with self._host_slots.applied():
                 self.engine.run(rotation_id, token, manual=False)
         except LeaseLost:
             log.info("lease lost", extra={"rotationId": rotation_id})
