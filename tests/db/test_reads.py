@@ -1,5 +1,6 @@
 import pytest
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, column, select, table
+from sqlalchemy.exc import DBAPIError
 
 from ldapkeeper.db.models import Organization
 from ldapkeeper.db.reads import PreparedSelect, read_connection, read_session
@@ -103,3 +104,16 @@ def test_a_prepared_select_leaves_no_transaction_open_on_postgresql(
         assert (driver.info.transaction_status.name, driver.autocommit) == ("IDLE", False)
     finally:
         raw.close()
+
+
+def test_a_prepared_select_raises_sqlalchemys_error_without_the_parameters(
+    runtime_any_db: Runtime,
+) -> None:
+    canary = "canary-parameter-77c1"
+    missing = PreparedSelect(
+        select(column("x")).select_from(table("no_such_table")).where(column("x") == bindparam("p"))
+    )
+    with pytest.raises(DBAPIError) as raised:
+        missing.first(runtime_any_db.db, {"p": canary})
+    assert "no_such_table" in str(raised.value)
+    assert canary not in str(raised.value)

@@ -31,17 +31,31 @@ Processor = Callable[[Any], Any]
 
 
 @contextmanager
-def _as_sqlalchemy_errors(conn: Connection, sql: str | None) -> Iterator[None]:
+def _as_sqlalchemy_errors(dialect: Dialect, sql: str | None) -> Iterator[None]:
     """The driver's errors raised as SQLAlchemy's (``IntegrityError``, ``OperationalError``,
     ...), as ``Connection.execute`` raises them, so that callers catch one family; the
     parameters are never part of the message."""
-    dbapi_error: type[Exception] = conn.dialect.loaded_dbapi.Error
+    dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
     try:
         yield
     except dbapi_error as error:
         raise DBAPIError.instance(
-            sql, None, error, dbapi_error, hide_parameters=True, dialect=conn.dialect
+            sql, None, error, dbapi_error, hide_parameters=True, dialect=dialect
         ) from error
+
+
+def execute(cursor: Any, dialect: Dialect, compiled: Compiled, params: Mapping[str, Any]) -> None:
+    """Run ``compiled`` for ``params`` on a driver ``cursor`` of ``dialect``'s driver, its
+    errors raised as SQLAlchemy's: what every ``Prepared`` run comes down to."""
+    with _as_sqlalchemy_errors(dialect, compiled.sql):
+        cursor.execute(compiled.sql, compiled.arguments(params))
+
+
+def _execute_many(
+    cursor: Any, dialect: Dialect, compiled: Compiled, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    with _as_sqlalchemy_errors(dialect, compiled.sql):
+        cursor.executemany(compiled.sql, [compiled.arguments(row) for row in rows])
 
 
 class Compiled:
@@ -130,8 +144,7 @@ class Prepared:
         compiled = self.compiled(conn.dialect)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            with _as_sqlalchemy_errors(conn, compiled.sql):
-                cursor.execute(compiled.sql, compiled.arguments(params))
+            execute(cursor, conn.dialect, compiled, params)
             yield cursor
         finally:
             cursor.close()
@@ -163,11 +176,9 @@ class Prepared:
             # One round trip either way, without psycopg's pipeline set-up for a batch.
             self.rowcount(conn, rows[0])
             return
-        compiled = self.compiled(conn.dialect)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            with _as_sqlalchemy_errors(conn, compiled.sql):
-                cursor.executemany(compiled.sql, [compiled.arguments(row) for row in rows])  # type: ignore[arg-type]
+            _execute_many(cursor, conn.dialect, self.compiled(conn.dialect), rows)
         finally:
             cursor.close()
 
@@ -205,7 +216,6 @@ class Batch:
     """Statements of one transaction that need not wait for each other's answers."""
 
     def __init__(self, conn: Connection) -> None:
-        self._conn = conn
         self._driver = conn.connection.dbapi_connection
         self._dialect = conn.dialect
 
@@ -213,18 +223,15 @@ class Batch:
         """Send ``statement``; its answer is read from the result after the block."""
         compiled = statement.compiled(self._dialect)
         cursor = self._driver.cursor()  # type: ignore[union-attr]
-        with _as_sqlalchemy_errors(self._conn, compiled.sql):
-            cursor.execute(compiled.sql, compiled.arguments(params))
+        execute(cursor, self._dialect, compiled, params)
         return Sent(cursor, compiled)
 
     def send_many(self, statement: Prepared, rows: Sequence[Mapping[str, Any]]) -> None:
         """Send ``statement`` once per parameter set of ``rows`` (nothing for none)."""
         if not rows:
             return
-        compiled = statement.compiled(self._dialect)
         cursor = self._driver.cursor()  # type: ignore[union-attr]
-        with _as_sqlalchemy_errors(self._conn, compiled.sql):
-            cursor.executemany(compiled.sql, [compiled.arguments(row) for row in rows])  # type: ignore[arg-type]
+        _execute_many(cursor, self._dialect, statement.compiled(self._dialect), rows)
 
 
 @contextmanager
@@ -241,7 +248,7 @@ def batch(conn: Connection) -> Iterator[Batch]:
     if conn.dialect.name == "postgresql":
         driver = conn.connection.dbapi_connection
         # The statements' errors arrive when the pipeline ends.
-        with _as_sqlalchemy_errors(conn, None), driver.pipeline():  # type: ignore[union-attr]
+        with _as_sqlalchemy_errors(conn.dialect, None), driver.pipeline():  # type: ignore[union-attr]
             yield Batch(conn)
         return
     yield Batch(conn)

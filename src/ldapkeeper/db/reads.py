@@ -18,7 +18,7 @@ from sqlalchemy import Select
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 
-from ldapkeeper.db.prepared import Compiled, Prepared
+from ldapkeeper.db.prepared import Compiled, Prepared, execute
 from ldapkeeper.db.session import Database
 
 
@@ -78,7 +78,7 @@ class PreparedSelect:
             try:
                 cursor = raw.cursor()
                 try:
-                    cursor.execute(compiled.sql, compiled.arguments(params))
+                    execute(cursor, db.engine.dialect, compiled, params)
                     row = cursor.fetchone()
                 finally:
                     cursor.close()
